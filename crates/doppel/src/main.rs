@@ -1,0 +1,52 @@
+//! The `doppel` command: one binary, a subcommand per job.
+
+use clap::{Parser, Subcommand};
+
+/// doppel: a virtual-desktop cloud on a deterministic RISC-V machine.
+///
+/// Exit codes: 0 success; 1 error (the message says what and where); 2 bad command line;
+/// for `vm run`, the guest's own power-off code when it is not 0.
+#[derive(Parser, Debug)]
+#[command(name = "doppel", version, propagate_version = true)]
+struct Cli {
+    /// Log filter, e.g. `info`, `doppel_machine=debug` (also read from DOPPEL_LOG).
+    #[arg(long, global = true, default_value = "warn", env = "DOPPEL_LOG")]
+    log: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print the virtual platform's memory map and timebase.
+    Platform,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log))
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Platform => {
+            print_platform();
+            std::process::ExitCode::SUCCESS
+        }
+    }
+}
+
+fn print_platform() {
+    use doppel_machine::bus::*;
+    println!("timebase        {} Hz", doppel_machine::TIMEBASE_HZ);
+    println!("syscon          {SYSCON_BASE:#012x} +{SYSCON_SIZE:#x}");
+    println!("clint           {CLINT_BASE:#012x} +{CLINT_SIZE:#x}");
+    println!("plic            {PLIC_BASE:#012x} +{PLIC_SIZE:#x}");
+    println!("uart (16550)    {UART_BASE:#012x} +{UART_SIZE:#x}  irq {UART_IRQ}");
+    for slot in 0..VIRTIO_SLOTS {
+        let base = VIRTIO_BASE + slot * VIRTIO_STRIDE;
+        println!("virtio-mmio {slot}   {base:#012x} +{VIRTIO_STRIDE:#x} irq {}", VIRTIO_IRQ_BASE as u64 + slot);
+    }
+    println!("ram             {RAM_BASE:#012x}");
+}

@@ -1,0 +1,1 @@
+//! Host adapters: everything the machine may not do itself (files, clocks, terminals, sockets).

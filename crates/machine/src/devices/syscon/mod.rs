@@ -1,0 +1,5 @@
+//! `sifive,test0` power-off / reset register, as on QEMU's `virt` (`syscon-poweroff`).
+mod device;
+mod persist;
+
+pub use device::Syscon;

@@ -1,0 +1,18 @@
+//! The deterministic RV64GC machine.
+//!
+//! A full-system RISC-V machine (M/S/U, Sv39) on a QEMU-`virt`-like platform whose every run is a
+//! pure function of its configuration, its images and what enters through [`Environment`]. Guest
+//! time derives from the exact instruction count; idle time passes by a warp the environment
+//! decides. See `docs/ARCHITECTURE.md` for how the pieces fit.
+
+pub mod bus;
+pub mod devices;
+pub mod env;
+pub mod persist;
+pub mod ram;
+
+pub use env::{EnvError, Environment, IdleState, InputEvent, InstructionCount, NullEnvironment, Output, Ticks};
+pub use ram::{GuestRam, PAGE_SHIFT, PAGE_SIZE};
+
+/// Frequency of the guest's timebase (`mtime`, `time`), in ticks per second of guest time.
+pub const TIMEBASE_HZ: u64 = 10_000_000;

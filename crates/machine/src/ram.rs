@@ -1,0 +1,148 @@
+//! Guest RAM: one contiguous block of host memory, with a dirty bit per 4 KiB page.
+//!
+//! The dirty bits serve snapshots, migration and display damage. Whoever writes guest memory
+//! through a path other than [`GuestRam::write`] (the CPU's fast store path, DMA by devices) must
+//! call [`GuestRam::mark_dirty`] for the pages it touched.
+
+/// Size of a guest page, the unit of dirty tracking, demand paging and migration.
+pub const PAGE_SIZE: usize = 4096;
+/// log2 of [`PAGE_SIZE`].
+pub const PAGE_SHIFT: u32 = 12;
+
+/// Guest physical memory.
+pub struct GuestRam {
+    base: u64,
+    bytes: Box<[u8]>,
+    dirty: Vec<u64>,
+}
+
+impl std::fmt::Debug for GuestRam {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuestRam")
+            .field("base", &format_args!("{:#x}", self.base))
+            .field("size", &self.bytes.len())
+            .finish()
+    }
+}
+
+impl GuestRam {
+    /// Zeroed RAM of `size` bytes (a multiple of [`PAGE_SIZE`]) at guest physical address `base`.
+    /// Host memory is committed lazily, as the guest touches pages.
+    pub fn new(base: u64, size: usize) -> Self {
+        assert!(size.is_multiple_of(PAGE_SIZE), "RAM size must be a multiple of the page size");
+        let pages = size / PAGE_SIZE;
+        GuestRam { base, bytes: vec![0u8; size].into_boxed_slice(), dirty: vec![0; pages.div_ceil(64)] }
+    }
+
+    /// Guest physical address of the first byte.
+    pub fn base(&self) -> u64 {
+        self.base
+    }
+
+    /// Size in bytes.
+    pub fn size(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Number of pages.
+    pub fn pages(&self) -> usize {
+        self.bytes.len() / PAGE_SIZE
+    }
+
+    /// Offset into RAM of guest physical `addr` if `len` bytes from there lie inside RAM.
+    #[inline]
+    pub fn offset_of(&self, addr: u64, len: usize) -> Option<usize> {
+        let off = addr.checked_sub(self.base)?;
+        let off = usize::try_from(off).ok()?;
+        (off.checked_add(len)? <= self.bytes.len()).then_some(off)
+    }
+
+    /// All of RAM, read-only.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// All of RAM, writable. The caller marks what it writes dirty.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.bytes
+    }
+
+    /// Copy guest memory at `addr` into `buf`. `None` if the range is not all RAM.
+    pub fn read(&self, addr: u64, buf: &mut [u8]) -> Option<()> {
+        let off = self.offset_of(addr, buf.len())?;
+        buf.copy_from_slice(&self.bytes[off..off + buf.len()]);
+        Some(())
+    }
+
+    /// Copy `data` into guest memory at `addr` and mark the pages dirty. `None` if the range is
+    /// not all RAM (nothing is written then).
+    pub fn write(&mut self, addr: u64, data: &[u8]) -> Option<()> {
+        let off = self.offset_of(addr, data.len())?;
+        self.bytes[off..off + data.len()].copy_from_slice(data);
+        self.mark_dirty_range(off, data.len());
+        Some(())
+    }
+
+    /// Mark the page holding RAM offset `offset` dirty.
+    #[inline]
+    pub fn mark_dirty(&mut self, offset: usize) {
+        let page = offset >> PAGE_SHIFT;
+        self.dirty[page / 64] |= 1 << (page % 64);
+    }
+
+    /// Mark every page overlapping `offset .. offset + len` dirty.
+    pub fn mark_dirty_range(&mut self, offset: usize, len: usize) {
+        if len == 0 {
+            return;
+        }
+        let first = offset >> PAGE_SHIFT;
+        let last = (offset + len - 1) >> PAGE_SHIFT;
+        for page in first..=last {
+            self.dirty[page / 64] |= 1 << (page % 64);
+        }
+    }
+
+    /// Whether page number `page` (counted from the start of RAM) is dirty.
+    pub fn is_dirty(&self, page: usize) -> bool {
+        self.dirty[page / 64] & (1 << (page % 64)) != 0
+    }
+
+    /// Pages dirtied since the last call, as a bitmap (bit `p % 64` of word `p / 64` for page `p`);
+    /// all bits are cleared. Callers that cache host pointers for writes (the CPU's TLB) must be
+    /// told, so that the next write to each page marks it again: use [`crate::Machine::take_dirty`].
+    pub fn take_dirty(&mut self) -> Vec<u64> {
+        let fresh = vec![0; self.dirty.len()];
+        std::mem::replace(&mut self.dirty, fresh)
+    }
+
+    /// Number of dirty pages.
+    pub fn dirty_count(&self) -> usize {
+        self.dirty.iter().map(|w| w.count_ones() as usize).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_marks_pages_dirty_and_take_clears() {
+        let mut ram = GuestRam::new(0x8000_0000, 16 * PAGE_SIZE);
+        assert_eq!(ram.dirty_count(), 0);
+        ram.write(0x8000_0000 + 4095, &[1, 2]).unwrap();
+        assert!(ram.is_dirty(0) && ram.is_dirty(1) && !ram.is_dirty(2));
+        let taken = ram.take_dirty();
+        assert_eq!(taken[0], 0b11);
+        assert_eq!(ram.dirty_count(), 0);
+    }
+
+    #[test]
+    fn out_of_range_access_is_refused_and_writes_nothing() {
+        let mut ram = GuestRam::new(0x8000_0000, PAGE_SIZE);
+        assert!(ram.write(0x8000_0000 + 4095, &[1, 2]).is_none());
+        assert!(ram.write(0x7fff_ffff, &[1]).is_none());
+        assert!(ram.read(u64::MAX, &mut [0]).is_none());
+        assert_eq!(ram.dirty_count(), 0);
+        assert_eq!(ram.as_slice()[4095], 0);
+    }
+}

@@ -1,0 +1,1 @@
+//! `doppel netem`: a userspace WAN link emulator (delay, jitter, rate, queue, loss).

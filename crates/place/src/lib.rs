@@ -1,0 +1,1 @@
+//! VMShadow placement: location-sensitivity ranking, greedy heuristics and an exact ILP.

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what a fresh machine lacks, idempotently: Debian packages for the guest build, the
+# anchors (QEMU, OpenSBI) and the test tools. Safe to run again; does nothing when all is there.
+set -euo pipefail
+
+packages=(
+  # guest build (guest/build.sh)
+  gcc-riscv64-linux-gnu libc6-dev-riscv64-cross linux-source-6.1
+  bc flex bison libssl-dev libelf-dev cpio device-tree-compiler
+  # anchors for benchmarks and cross-checks
+  qemu-system-misc opensbi socat
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${#missing[@]} Debian packages: ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all Debian packages present"
+fi
