@@ -1,8 +1,13 @@
 //! Guest RAM: one contiguous block of host memory, with a dirty bit per 4 KiB page.
 //!
 //! The dirty bits serve snapshots, migration and display damage. Whoever writes guest memory
-//! through a path other than [`GuestRam::write`] (the CPU's fast store path, DMA by devices) must
-//! call [`GuestRam::mark_dirty`] for the pages it touched.
+//! through a path other than [`GuestRam::write`] (the CPU's fast store path) must call
+//! [`GuestRam::mark_dirty`] for the pages it touched.
+//!
+//! A second bitmap marks *code pages*: pages the CPU has decoded instructions from. A write to a
+//! code page through [`GuestRam::write`] or [`GuestRam::mark_dirty`] clears the mark and queues the
+//! page for the CPU, which drops its decoded blocks for it ([`GuestRam::take_invalidated`]).
+//! Devices doing DMA therefore never need to know about the CPU's caches.
 
 /// Size of a guest page, the unit of dirty tracking, demand paging and migration.
 pub const PAGE_SIZE: usize = 4096;
@@ -14,6 +19,8 @@ pub struct GuestRam {
     base: u64,
     bytes: Box<[u8]>,
     dirty: Vec<u64>,
+    code: Vec<u64>,
+    invalidated: Vec<usize>,
 }
 
 impl std::fmt::Debug for GuestRam {
@@ -31,7 +38,13 @@ impl GuestRam {
     pub fn new(base: u64, size: usize) -> Self {
         assert!(size.is_multiple_of(PAGE_SIZE), "RAM size must be a multiple of the page size");
         let pages = size / PAGE_SIZE;
-        GuestRam { base, bytes: vec![0u8; size].into_boxed_slice(), dirty: vec![0; pages.div_ceil(64)] }
+        GuestRam {
+            base,
+            bytes: vec![0u8; size].into_boxed_slice(),
+            dirty: vec![0; pages.div_ceil(64)],
+            code: vec![0; pages.div_ceil(64)],
+            invalidated: Vec::new(),
+        }
     }
 
     /// Guest physical address of the first byte.
@@ -83,11 +96,10 @@ impl GuestRam {
         Some(())
     }
 
-    /// Mark the page holding RAM offset `offset` dirty.
+    /// Mark the page holding RAM offset `offset` dirty (and invalidate it if it holds code).
     #[inline]
     pub fn mark_dirty(&mut self, offset: usize) {
-        let page = offset >> PAGE_SHIFT;
-        self.dirty[page / 64] |= 1 << (page % 64);
+        self.mark_page_dirty(offset >> PAGE_SHIFT);
     }
 
     /// Mark every page overlapping `offset .. offset + len` dirty.
@@ -98,8 +110,41 @@ impl GuestRam {
         let first = offset >> PAGE_SHIFT;
         let last = (offset + len - 1) >> PAGE_SHIFT;
         for page in first..=last {
-            self.dirty[page / 64] |= 1 << (page % 64);
+            self.mark_page_dirty(page);
         }
+    }
+
+    #[inline]
+    fn mark_page_dirty(&mut self, page: usize) {
+        let (word, bit) = (page / 64, 1u64 << (page % 64));
+        self.dirty[word] |= bit;
+        if self.code[word] & bit != 0 {
+            self.code[word] &= !bit;
+            self.invalidated.push(page);
+        }
+    }
+
+    /// Note that the CPU decoded instructions from page number `page`.
+    #[inline]
+    pub fn mark_code(&mut self, page: usize) {
+        self.code[page / 64] |= 1 << (page % 64);
+    }
+
+    /// Whether page number `page` holds decoded code.
+    #[inline]
+    pub fn is_code(&self, page: usize) -> bool {
+        self.code[page / 64] & (1 << (page % 64)) != 0
+    }
+
+    /// Code pages written since the last call (page numbers from the start of RAM).
+    pub fn take_invalidated(&mut self) -> Vec<usize> {
+        std::mem::take(&mut self.invalidated)
+    }
+
+    /// Whether any code page was written since the last [`GuestRam::take_invalidated`].
+    #[inline]
+    pub fn has_invalidated(&self) -> bool {
+        !self.invalidated.is_empty()
     }
 
     /// Whether page number `page` (counted from the start of RAM) is dirty.
@@ -134,6 +179,17 @@ mod tests {
         let taken = ram.take_dirty();
         assert_eq!(taken[0], 0b11);
         assert_eq!(ram.dirty_count(), 0);
+    }
+
+    #[test]
+    fn writing_a_code_page_queues_it_for_invalidation_once() {
+        let mut ram = GuestRam::new(0x8000_0000, 4 * PAGE_SIZE);
+        ram.mark_code(2);
+        ram.write(0x8000_0000 + 2 * PAGE_SIZE as u64 + 8, &[0x13]).unwrap();
+        ram.write(0x8000_0000 + 2 * PAGE_SIZE as u64 + 16, &[0x13]).unwrap();
+        assert!(!ram.is_code(2));
+        assert_eq!(ram.take_invalidated(), vec![2]);
+        assert!(!ram.has_invalidated());
     }
 
     #[test]
