@@ -54,3 +54,33 @@ pass:
 1004: j 1004b
 main:
 .endm
+
+/* Privilege helpers. `mtrap` records mcause/mtval/mepc/mstatus in s1..s4 and continues in
+ * M-mode at the address in s5. */
+.macro GOTO_S label
+    li t0, 0x1800
+    csrc mstatus, t0
+    li t0, 0x800
+    csrs mstatus, t0
+    la t0, \label
+    csrw mepc, t0
+    mret
+.endm
+
+.macro GOTO_U label
+    li t0, 0x1800
+    csrc mstatus, t0
+    la t0, \label
+    csrw mepc, t0
+    mret
+.endm
+
+.macro RECORDING_MTRAP
+    .balign 4
+mtrap:
+    csrr s1, mcause
+    csrr s2, mtval
+    csrr s3, mepc
+    csrr s4, mstatus
+    jr s5
+.endm
