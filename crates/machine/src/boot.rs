@@ -15,6 +15,7 @@
 //! is wrong, never a panic.
 
 use crate::bus::RAM_BASE;
+use crate::devices::{DeviceError, FramebufferConfig};
 use crate::ram::GuestRam;
 
 /// Where the Linux `Image` header keeps its magic ("RSC\x05").
@@ -40,8 +41,6 @@ pub enum BootError {
     InitrdTooLarge { size: u64, kernel_end: u64, dtb: u64 },
     #[error("device tree of {size} bytes exceeds its {DTB_SLOT}-byte slot")]
     DtbTooLarge { size: usize },
-    #[error("framebuffer {width}x{height} does not fit in {ram_size} bytes of RAM")]
-    FramebufferTooLarge { width: u32, height: u32, ram_size: u64 },
     #[error("bad ELF file: {reason}")]
     BadElf { reason: String },
     #[error("program segment [{start:#x}, {end:#x}) lies outside RAM [{ram_start:#x}, {ram_end:#x})")]
@@ -60,22 +59,12 @@ pub struct FbLayout {
     pub size: u64,
 }
 
-/// The framebuffer carved from the top of RAM.
-pub fn fb_layout(ram_size: u64, fb: Option<(u32, u32)>) -> Result<Option<FbLayout>, BootError> {
+/// The framebuffer carved from the top of RAM (geometry rules: [`FramebufferConfig`]).
+pub fn fb_layout(ram_size: u64, fb: Option<(u32, u32)>) -> Result<Option<FbLayout>, DeviceError> {
     let Some((width, height)) = fb else { return Ok(None) };
-    let stride = width.checked_mul(4);
-    let bytes = stride.and_then(|s| u64::from(s).checked_mul(u64::from(height)));
-    let size = bytes.map(|b| b.div_ceil(4096) * 4096);
-    match (stride, size) {
-        (Some(stride), Some(size)) if size + DTB_SLOT + KERNEL_OFFSET < ram_size => Ok(Some(FbLayout {
-            addr: RAM_BASE + ram_size - size,
-            width,
-            height,
-            stride,
-            size,
-        })),
-        _ => Err(BootError::FramebufferTooLarge { width, height, ram_size }),
-    }
+    let cfg = FramebufferConfig { width, height };
+    let addr = cfg.base(RAM_BASE, ram_size)?;
+    Ok(Some(FbLayout { addr, width, height, stride: cfg.stride(), size: cfg.size() }))
 }
 
 /// A Linux boot plan: where each piece goes.

@@ -15,8 +15,11 @@ pub mod persist;
 pub mod ram;
 pub mod sbi;
 
-pub use env::{EnvError, Environment, IdleState, InputEvent, InstructionCount, NullEnvironment, Output, Ticks};
-pub use machine::{BootMode, DevicesConfig, Exit, Framebuffer, Machine, MachineConfig, MachineError};
+pub use env::{
+    EnvError, Environment, IdleState, InputEvent, InstructionCount, NullEnvironment, Output, Ticks,
+};
+pub use machine::{BootMode, Exit, Framebuffer, Machine, MachineConfig, MachineError};
+pub use devices::DevicesConfig;
 pub use ram::{GuestRam, PAGE_SHIFT, PAGE_SIZE};
 
 /// Frequency of the guest's timebase (`mtime`, `time`), in ticks per second of guest time.

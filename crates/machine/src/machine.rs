@@ -15,15 +15,13 @@
 use crate::boot::{self, BootError, FbLayout};
 use crate::bus::{Bus, MachineRequest, RAM_BASE};
 use crate::cpu::{BlockExit, Cpu, Priv};
-use crate::devices::Devices;
+use crate::bus::MmioCtx;
+use crate::cpu::csr::{IRQ_MEI, IRQ_MSI, IRQ_MTI, IRQ_SEI};
+use crate::devices::{DeviceError, Devices, DevicesConfig, FramebufferConfig};
 use crate::env::{EnvError, Environment, IdleState, InputEvent, InstructionCount, Ticks};
 use crate::persist::{self, Persist};
 use crate::ram::{GuestRam, PAGE_SIZE};
 use crate::sbi::{self, SbiRequest};
-
-/// Device configuration. A placeholder until the devices land (disk image, network, ...).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DevicesConfig {}
 
 /// How the machine starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -36,7 +34,7 @@ pub enum BootMode {
 }
 
 /// Everything a machine is built from.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct MachineConfig {
     /// Bytes of RAM (a multiple of 4 KiB). Default 256 MiB.
     pub ram_size: usize,
@@ -76,6 +74,8 @@ pub enum MachineError {
     ZeroIpt,
     #[error("cannot load the boot images")]
     Boot(#[from] BootError),
+    #[error("cannot build the devices")]
+    Devices(#[from] DeviceError),
 }
 
 /// Why [`Machine::run`] returned.
@@ -125,6 +125,12 @@ impl Machine {
         if config.instructions_per_tick == 0 {
             return Err(MachineError::ZeroIpt);
         }
+        let mut devices_config = config.devices;
+        if config.boot == BootMode::Linux {
+            devices_config.framebuffer =
+                config.framebuffer.map(|(width, height)| FramebufferConfig { width, height });
+        }
+        let devices = Devices::new(devices_config)?;
         let mut ram = GuestRam::new(RAM_BASE, size);
         let mut cpu = Cpu::new(RAM_BASE, config.instructions_per_tick);
         let fb;
@@ -137,7 +143,7 @@ impl Machine {
                 fb = boot::fb_layout(size as u64, config.framebuffer)?;
                 let initrd_len = config.initrd.as_ref().map(Vec::len);
                 let layout = boot::plan_linux(&config.kernel, initrd_len, size as u64, fb)?;
-                let dtb = build_dtb(&config, &layout, fb);
+                let dtb = build_dtb(&config.cmdline, size as u64, &layout, fb);
                 if dtb.len() as u64 > boot::DTB_SLOT {
                     return Err(BootError::DtbTooLarge { size: dtb.len() }.into());
                 }
@@ -152,7 +158,7 @@ impl Machine {
         }
         // Loading is not guest activity.
         ram.take_dirty();
-        let bus = Bus::new(ram, Devices::default());
+        let bus = Bus::new(ram, devices);
         Ok(Machine { cpu, bus, fb })
     }
 
@@ -253,9 +259,9 @@ impl Machine {
     }
 
     /// Apply an input event from the environment.
-    fn apply_event(&mut self, ev: InputEvent, _env: &mut dyn Environment) {
-        // Routed to the devices once they exist (UART, virtio-input, virtio-net).
-        let _ = ev;
+    fn apply_event(&mut self, ev: InputEvent, env: &mut dyn Environment) {
+        let mut ctx = MmioCtx { icount: self.cpu.icount, now: self.cpu.now(), env };
+        self.bus.devices.inject(ev, &mut self.bus.ram, &mut ctx);
     }
 
     fn take_request(&mut self) -> Option<Exit> {
@@ -268,12 +274,27 @@ impl Machine {
 
     /// Interrupt lines driven by devices, at the current time.
     fn device_lines(&self) -> u64 {
-        0
+        let irq = self.bus.devices.interrupts();
+        let mut lines = 0;
+        if irq.msip {
+            lines |= IRQ_MSI;
+        }
+        if irq.meip {
+            lines |= IRQ_MEI;
+        }
+        if irq.seip {
+            lines |= IRQ_SEI;
+        }
+        if self.cpu.now() >= self.bus.devices.mtimecmp() {
+            lines |= IRQ_MTI;
+        }
+        lines
     }
 
-    /// `mtimecmp` of the CLINT, when a device provides one.
+    /// `mtimecmp` of the CLINT, when armed.
     fn mtimecmp(&self) -> Option<Ticks> {
-        None
+        let t = self.bus.devices.mtimecmp();
+        (t != u64::MAX).then_some(t)
     }
 
     fn refresh_irqs(&mut self) {
@@ -297,7 +318,7 @@ impl Machine {
         let mut h = blake3::Hasher::new();
         h.update(&persist::encode(&self.cpu.save()));
         h.update(self.bus.ram.as_slice());
-        h.update(&persist::encode(&self.bus.devices.syscon.save()));
+        h.update(&persist::encode(&self.bus.devices.save()));
         *h.finalize().as_bytes()
     }
 
@@ -357,7 +378,7 @@ impl Machine {
 
 /// The device tree for a Linux boot. Minimal until the platform's `fdt` module lands: memory,
 /// the hart, chosen (bootargs, initrd), and the framebuffer.
-fn build_dtb(config: &MachineConfig, layout: &boot::LinuxLayout, fb: Option<FbLayout>) -> Vec<u8> {
+fn build_dtb(cmdline: &str, ram_size: u64, layout: &boot::LinuxLayout, fb: Option<FbLayout>) -> Vec<u8> {
     let build = || -> Result<Vec<u8>, vm_fdt::Error> {
         let mut f = vm_fdt::FdtWriter::new()?;
         let root = f.begin_node("")?;
@@ -366,7 +387,7 @@ fn build_dtb(config: &MachineConfig, layout: &boot::LinuxLayout, fb: Option<FbLa
         f.property_string("compatible", "riscv-virtio")?;
         f.property_string("model", "doppel")?;
         let chosen = f.begin_node("chosen")?;
-        f.property_string("bootargs", &config.cmdline)?;
+        f.property_string("bootargs", cmdline)?;
         if let Some((s, e)) = layout.initrd {
             f.property_u64("linux,initrd-start", s)?;
             f.property_u64("linux,initrd-end", e)?;
@@ -374,7 +395,7 @@ fn build_dtb(config: &MachineConfig, layout: &boot::LinuxLayout, fb: Option<FbLa
         f.end_node(chosen)?;
         let mem = f.begin_node(&format!("memory@{RAM_BASE:x}"))?;
         f.property_string("device_type", "memory")?;
-        let usable = fb.map_or(config.ram_size as u64, |fb| fb.addr - RAM_BASE);
+        let usable = fb.map_or(ram_size, |fb| fb.addr - RAM_BASE);
         f.property_array_u64("reg", &[RAM_BASE, usable])?;
         f.end_node(mem)?;
         let cpus = f.begin_node("cpus")?;

@@ -1,0 +1,267 @@
+use super::disk::{DiskBase, DiskError, Overlay, OVERLAY_PAGE};
+use crate::bus::MmioCtx;
+use crate::devices::virtio::backend::read_config_bytes;
+use crate::devices::virtio::{Chain, Queue, QueueError};
+use crate::ram::GuestRam;
+
+/// Bytes per sector, the unit of the request header's `sector` field and of `capacity`.
+pub const SECTOR_SIZE: u64 = 512;
+
+const VIRTIO_BLK_F_SEG_MAX: u64 = 1 << 2;
+const VIRTIO_BLK_F_BLK_SIZE: u64 = 1 << 6;
+const VIRTIO_BLK_F_FLUSH: u64 = 1 << 9;
+
+const T_IN: u32 = 0;
+const T_OUT: u32 = 1;
+const T_FLUSH: u32 = 4;
+const T_GET_ID: u32 = 8;
+
+const S_OK: u8 = 0;
+const S_IOERR: u8 = 1;
+const S_UNSUPP: u8 = 2;
+
+const QUEUE_SIZE: u16 = 128;
+/// The serial number returned by `GET_ID` (at most 20 bytes).
+const DISK_ID: &[u8] = b"doppel-disk";
+
+/// Counters; observations only, not part of the snapshot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BlockMetrics {
+    pub reads: u64,
+    pub writes: u64,
+    pub flushes: u64,
+    pub errors: u64,
+    /// Chains without room for a status byte, returned unanswered.
+    pub dropped: u64,
+}
+
+/// The block device: a read-only base plus the overlay.
+pub struct Block {
+    pub(super) base: Box<dyn DiskBase>,
+    pub(super) overlay: Overlay,
+    pub(super) metrics: BlockMetrics,
+}
+
+impl std::fmt::Debug for Block {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Block")
+            .field("base_len", &self.base.len())
+            .field("overlay_pages", &self.overlay.len())
+            .finish()
+    }
+}
+
+impl Block {
+    pub fn new(base: Box<dyn DiskBase>) -> Self {
+        Block { base, overlay: Overlay::default(), metrics: BlockMetrics::default() }
+    }
+
+    /// Give the base back (for rebuilding the device from a snapshot).
+    pub fn into_base(self) -> Box<dyn DiskBase> {
+        self.base
+    }
+
+    /// What the guest wrote.
+    pub fn overlay(&self) -> &Overlay {
+        &self.overlay
+    }
+
+    pub fn metrics(&self) -> BlockMetrics {
+        self.metrics
+    }
+
+    /// Size the guest sees, in sectors.
+    pub fn capacity(&self) -> u64 {
+        self.base.len() / SECTOR_SIZE
+    }
+
+    /// Bytes the guest can address.
+    fn disk_len(&self) -> u64 {
+        self.capacity() * SECTOR_SIZE
+    }
+
+    pub fn features(&self) -> u64 {
+        VIRTIO_BLK_F_FLUSH | VIRTIO_BLK_F_SEG_MAX | VIRTIO_BLK_F_BLK_SIZE
+    }
+
+    pub fn queue_sizes(&self) -> &'static [u16] {
+        &[QUEUE_SIZE]
+    }
+
+    fn config(&self) -> [u8; 24] {
+        let mut c = [0u8; 24];
+        c[0..8].copy_from_slice(&self.capacity().to_le_bytes());
+        // size_max (8) unused without VIRTIO_BLK_F_SIZE_MAX; seg_max: a chain holds the header
+        // and status besides the segments.
+        c[12..16].copy_from_slice(&u32::from(QUEUE_SIZE - 2).to_le_bytes());
+        // geometry (16..20) unused; blk_size:
+        c[20..24].copy_from_slice(&(u32::try_from(SECTOR_SIZE).unwrap_or(512)).to_le_bytes());
+        c
+    }
+
+    pub fn read_config(&self, offset: u64, buf: &mut [u8]) {
+        read_config_bytes(&self.config(), offset, buf);
+    }
+
+    pub fn write_config(&mut self, _offset: u64, _data: &[u8]) {}
+
+    pub fn reset(&mut self) {}
+
+    /// Read the disk as the guest sees it (overlay over base). `offset + buf.len()` must lie
+    /// within the disk.
+    pub fn read_disk(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), DiskError> {
+        let len = self.disk_len();
+        if offset.checked_add(buf.len() as u64).is_none_or(|end| end > len) {
+            return Err(DiskError::OutOfRange { offset, len: buf.len(), size: len });
+        }
+        let mut done = 0;
+        while done < buf.len() {
+            let pos = offset + done as u64;
+            let page = pos / OVERLAY_PAGE as u64;
+            let in_page = usize::try_from(pos % OVERLAY_PAGE as u64).unwrap_or(0); // < OVERLAY_PAGE
+            let n = (OVERLAY_PAGE - in_page).min(buf.len() - done);
+            match self.overlay.pages.get(&page) {
+                Some(p) => buf[done..done + n].copy_from_slice(&p[in_page..in_page + n]),
+                None => self.base.read_at(pos, &mut buf[done..done + n])?,
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Write `data` at `offset` into the overlay, copying each page from the base first.
+    pub fn write_disk(&mut self, offset: u64, data: &[u8]) -> Result<(), DiskError> {
+        let len = self.disk_len();
+        if offset.checked_add(data.len() as u64).is_none_or(|end| end > len) {
+            return Err(DiskError::OutOfRange { offset, len: data.len(), size: len });
+        }
+        let mut done = 0;
+        while done < data.len() {
+            let pos = offset + done as u64;
+            let page = pos / OVERLAY_PAGE as u64;
+            let in_page = usize::try_from(pos % OVERLAY_PAGE as u64).unwrap_or(0); // < OVERLAY_PAGE
+            let n = (OVERLAY_PAGE - in_page).min(data.len() - done);
+            if !self.overlay.pages.contains_key(&page) {
+                let mut fresh = vec![0u8; OVERLAY_PAGE].into_boxed_slice();
+                let start = page * OVERLAY_PAGE as u64;
+                // The last page may extend past the image; beyond it stays zero.
+                let from_base = usize::try_from(self.base.len() - start).map_or(OVERLAY_PAGE, |l| l.min(OVERLAY_PAGE));
+                if n < OVERLAY_PAGE {
+                    self.base.read_at(start, &mut fresh[..from_base])?;
+                }
+                self.overlay.pages.insert(page, fresh);
+            }
+            if let Some(p) = self.overlay.pages.get_mut(&page) {
+                p[in_page..in_page + n].copy_from_slice(&data[done..done + n]);
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    pub fn notify(
+        &mut self,
+        _index: usize,
+        queues: &mut [Queue],
+        ram: &mut GuestRam,
+        _ctx: &mut MmioCtx<'_>,
+    ) -> Result<(), QueueError> {
+        let Some(q) = queues.first_mut() else { return Ok(()) };
+        while let Some(chain) = q.pop(ram)? {
+            let written = self.serve(&chain, ram);
+            q.add_used(ram, chain.head, written)?;
+        }
+        Ok(())
+    }
+
+    /// Serve one request; returns the bytes written into the chain.
+    fn serve(&mut self, chain: &Chain, ram: &mut GuestRam) -> u32 {
+        let writable = chain.writable_len();
+        if writable == 0 {
+            // No room for a status: nothing can be reported; hand the chain back.
+            self.metrics.dropped += 1;
+            return 0;
+        }
+        let mut reader = chain.reader();
+        let mut writer = chain.writer();
+        let mut header = [0u8; 16];
+        let status = if reader.read(ram, &mut header) < header.len() {
+            S_IOERR
+        } else {
+            let kind = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+            let sector = u64::from_le_bytes(header[8..16].try_into().unwrap_or_default());
+            match kind {
+                T_IN => {
+                    self.metrics.reads += 1;
+                    self.transfer_in(sector, writable - 1, &mut writer, ram)
+                }
+                T_OUT => {
+                    self.metrics.writes += 1;
+                    let len = reader.remaining();
+                    self.transfer_out(sector, len, &mut reader, ram)
+                }
+                T_FLUSH => {
+                    self.metrics.flushes += 1;
+                    S_OK
+                }
+                T_GET_ID => {
+                    let mut id = [0u8; 20];
+                    id[..DISK_ID.len()].copy_from_slice(DISK_ID);
+                    let n = usize::try_from(writable - 1).map_or(20, |w| w.min(20));
+                    writer.write(ram, &id[..n]);
+                    S_OK
+                }
+                _ => S_UNSUPP,
+            }
+        };
+        if status == S_IOERR {
+            self.metrics.errors += 1;
+        }
+        // The status is the last writable byte.
+        let skip = writable - 1 - writer.done;
+        let _ = writer.skip(usize::try_from(skip).unwrap_or(usize::MAX));
+        writer.write(ram, &[status]);
+        // Bytes written: data (for IN / GET_ID) plus the status.
+        u32::try_from(writer.done - skip).unwrap_or(u32::MAX)
+    }
+
+    fn range(&self, sector: u64, len: u64) -> Option<u64> {
+        if !len.is_multiple_of(SECTOR_SIZE) {
+            return None;
+        }
+        let offset = sector.checked_mul(SECTOR_SIZE)?;
+        (offset.checked_add(len)? <= self.disk_len()).then_some(offset)
+    }
+
+    fn transfer_in(&mut self, sector: u64, len: u64, writer: &mut crate::devices::virtio::ChainCursor<'_>, ram: &mut GuestRam) -> u8 {
+        let Some(mut offset) = self.range(sector, len) else { return S_IOERR };
+        let mut buf = [0u8; OVERLAY_PAGE];
+        let mut left = len;
+        while left > 0 {
+            let n = usize::try_from(left).map_or(OVERLAY_PAGE, |l| l.min(OVERLAY_PAGE));
+            if self.read_disk(offset, &mut buf[..n]).is_err() {
+                return S_IOERR;
+            }
+            writer.write(ram, &buf[..n]);
+            offset += n as u64;
+            left -= n as u64;
+        }
+        S_OK
+    }
+
+    fn transfer_out(&mut self, sector: u64, len: u64, reader: &mut crate::devices::virtio::ChainCursor<'_>, ram: &GuestRam) -> u8 {
+        let Some(mut offset) = self.range(sector, len) else { return S_IOERR };
+        let mut buf = [0u8; OVERLAY_PAGE];
+        let mut left = len;
+        while left > 0 {
+            let n = usize::try_from(left).map_or(OVERLAY_PAGE, |l| l.min(OVERLAY_PAGE));
+            reader.read(ram, &mut buf[..n]);
+            if self.write_disk(offset, &buf[..n]).is_err() {
+                return S_IOERR;
+            }
+            offset += n as u64;
+            left -= n as u64;
+        }
+        S_OK
+    }
+}
