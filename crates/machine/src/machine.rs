@@ -209,7 +209,7 @@ impl Machine {
                 let budget = end - self.cpu.icount;
                 match self.cpu.run_block(&mut self.bus, env, budget) {
                     BlockExit::Ran => {}
-                    BlockExit::Mmio => {
+                    BlockExit::Resync => {
                         if let Some(exit) = self.take_request() {
                             return exit;
                         }

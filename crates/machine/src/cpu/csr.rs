@@ -218,6 +218,7 @@ impl Cpu {
             STIMECMP => {
                 self.stimecmp = v;
                 self.recompute_mip();
+                self.resync = true;
             }
             SATP => {
                 let mode = v >> 60;
@@ -244,6 +245,7 @@ impl Cpu {
             MENVCFG => {
                 self.menvcfg = v & MENVCFG_WRITABLE;
                 self.recompute_mip();
+                self.resync = true;
             }
             MCOUNTINHIBIT | 0x323..=0x33f | MTINST | MTVAL2 | 0x747 | 0xb03..=0xb1f => {}
             MSCRATCH => self.mscratch = v,

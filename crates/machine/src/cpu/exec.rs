@@ -69,7 +69,7 @@ impl Cpu {
         let block = std::mem::take(&mut self.blocks.slots[slot].insns);
         let n = block.len().min(usize::try_from(budget).unwrap_or(usize::MAX));
         self.end_block = false;
-        self.mmio_done = false;
+        self.resync = false;
         let mut pc = pc;
         let mut exit = BlockExit::Ran;
         for insn in &block[..n] {
@@ -102,8 +102,8 @@ impl Cpu {
         self.pc = pc;
         self.blocks.slots[slot].insns = block;
         if exit == BlockExit::Ran {
-            if self.mmio_done {
-                exit = BlockExit::Mmio;
+            if self.resync {
+                exit = BlockExit::Resync;
             } else if self.wfi {
                 exit = BlockExit::Wfi;
             }
@@ -168,7 +168,7 @@ impl Cpu {
             Ok(u32::from(lo) | (u32::from(hi) << 16))
         });
         self.end_block = false;
-        self.mmio_done = false;
+        self.resync = false;
         let res = word.and_then(|w| {
             let insn = decode32(w);
             self.exec(&insn, pc, bus, env)
@@ -180,8 +180,8 @@ impl Cpu {
             Err(ex) if ex.cause == cause::ECALL_S && self.host_sbi => return BlockExit::Sbi,
             Err(ex) => self.trap(ex.cause, false, ex.tval),
         }
-        if self.mmio_done {
-            BlockExit::Mmio
+        if self.resync {
+            BlockExit::Resync
         } else {
             BlockExit::Ran
         }
@@ -233,7 +233,7 @@ impl Cpu {
         let mut ctx = MmioCtx { icount: self.icount, now: self.now(), env };
         let r = bus.mmio_read(pa, size as u8, &mut ctx);
         self.end_block = true;
-        self.mmio_done = true;
+        self.resync = true;
         r.map_err(|_| Access::Load.access_fault(va))
     }
 
@@ -264,7 +264,7 @@ impl Cpu {
         let mut ctx = MmioCtx { icount: self.icount, now: self.now(), env };
         let r = bus.mmio_write(pa, size as u8, v, &mut ctx);
         self.end_block = true;
-        self.mmio_done = true;
+        self.resync = true;
         r.map_err(|_| Access::Store.access_fault(va))
     }
 

@@ -111,9 +111,9 @@ pub enum BlockExit {
     Sbi,
     /// The hart is waiting in WFI.
     Wfi,
-    /// An MMIO access happened: device interrupt lines may have changed, or a device asked the
-    /// machine to stop.
-    Mmio,
+    /// An MMIO access happened or a timer comparator was written: device interrupt lines or the
+    /// next timer deadline may have changed, or a device asked the machine to stop.
+    Resync,
 }
 
 /// Architectural state of the hart plus its caches.
@@ -174,7 +174,7 @@ pub struct Cpu {
     pub(crate) blocks: block::BlockCache,
     /// Set by the memory slow paths when the current block must end after this instruction.
     pub(crate) end_block: bool,
-    pub(crate) mmio_done: bool,
+    pub(crate) resync: bool,
 }
 
 impl std::fmt::Debug for Cpu {
@@ -234,7 +234,7 @@ impl Cpu {
             mmu: mmu::Mmu::new(),
             blocks: block::BlockCache::new(),
             end_block: false,
-            mmio_done: false,
+            resync: false,
         }
     }
 
