@@ -46,7 +46,10 @@ fn print_platform() {
     println!("uart (16550)    {UART_BASE:#012x} +{UART_SIZE:#x}  irq {UART_IRQ}");
     for slot in 0..VIRTIO_SLOTS {
         let base = VIRTIO_BASE + slot * VIRTIO_STRIDE;
-        println!("virtio-mmio {slot}   {base:#012x} +{VIRTIO_STRIDE:#x} irq {}", VIRTIO_IRQ_BASE as u64 + slot);
+        println!(
+            "virtio-mmio {slot}   {base:#012x} +{VIRTIO_STRIDE:#x} irq {}",
+            VIRTIO_IRQ_BASE as u64 + slot
+        );
     }
     println!("ram             {RAM_BASE:#012x}");
 }

@@ -1,1 +1,5 @@
 //! Host adapters: everything the machine may not do itself (files, clocks, terminals, sockets).
+
+pub mod images;
+pub mod live;
+pub mod terminal;

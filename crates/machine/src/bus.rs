@@ -69,11 +69,20 @@ pub struct Bus {
 
 impl Bus {
     pub fn new(ram: GuestRam, devices: Devices) -> Self {
-        Bus { ram, devices, request: MachineRequest::None }
+        Bus {
+            ram,
+            devices,
+            request: MachineRequest::None,
+        }
     }
 
     /// Read `size` (1, 2, 4 or 8) bytes from a device register at physical `addr`.
-    pub fn mmio_read(&mut self, addr: u64, size: u8, ctx: &mut MmioCtx<'_>) -> Result<u64, BusFault> {
+    pub fn mmio_read(
+        &mut self,
+        addr: u64,
+        size: u8,
+        ctx: &mut MmioCtx<'_>,
+    ) -> Result<u64, BusFault> {
         self.devices.read(addr, size, &mut self.ram, ctx)
     }
 

@@ -12,7 +12,9 @@ pub mod fdt;
 pub mod persist;
 pub mod ram;
 
-pub use env::{EnvError, Environment, IdleState, InputEvent, InstructionCount, NullEnvironment, Output, Ticks};
+pub use env::{
+    EnvError, Environment, IdleState, InputEvent, InstructionCount, NullEnvironment, Output, Ticks,
+};
 pub use ram::{GuestRam, PAGE_SHIFT, PAGE_SIZE};
 
 /// Frequency of the guest's timebase (`mtime`, `time`), in ticks per second of guest time.

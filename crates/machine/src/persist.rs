@@ -81,7 +81,10 @@ impl SnapshotHeader {
         };
         let version = u32::from_le_bytes(word(8..12)[..4].try_into().unwrap_or_default());
         if version != SNAPSHOT_VERSION {
-            return Err(SnapshotError::Version { found: version, expected: SNAPSHOT_VERSION });
+            return Err(SnapshotError::Version {
+                found: version,
+                expected: SNAPSHOT_VERSION,
+            });
         }
         let declared = u64::from_le_bytes(word(12..20));
         if declared > SNAPSHOT_MAX_PAYLOAD {
@@ -90,7 +93,10 @@ impl SnapshotHeader {
         let stored = u32::from_le_bytes(word(20..24)[..4].try_into().unwrap_or_default());
         let payload = &bytes[Self::LEN..];
         if (payload.len() as u64) < declared {
-            return Err(SnapshotError::Truncated { declared, available: payload.len() as u64 });
+            return Err(SnapshotError::Truncated {
+                declared,
+                available: payload.len() as u64,
+            });
         }
         // `declared` fits: it is at most the payload length, which is a usize.
         let payload = &payload[..usize::try_from(declared).unwrap_or(payload.len())];
@@ -129,7 +135,10 @@ mod tests {
         for i in 0..sealed.len() * 8 {
             let mut bad = sealed.clone();
             bad[i / 8] ^= 1 << (i % 8);
-            assert!(SnapshotHeader::open(&bad).is_err(), "flip of bit {i} went unnoticed");
+            assert!(
+                SnapshotHeader::open(&bad).is_err(),
+                "flip of bit {i} went unnoticed"
+            );
         }
     }
 
@@ -138,10 +147,16 @@ mod tests {
         let sealed = SnapshotHeader::seal(b"0123456789");
         assert!(matches!(
             SnapshotHeader::open(&sealed[..sealed.len() - 1]),
-            Err(SnapshotError::Truncated { declared: 10, available: 9 })
+            Err(SnapshotError::Truncated {
+                declared: 10,
+                available: 9
+            })
         ));
         let mut other = sealed.clone();
         other[8] = 9;
-        assert!(matches!(SnapshotHeader::open(&other), Err(SnapshotError::Version { found: 9, .. })));
+        assert!(matches!(
+            SnapshotHeader::open(&other),
+            Err(SnapshotError::Version { found: 9, .. })
+        ));
     }
 }

@@ -36,7 +36,10 @@ impl GuestRam {
     /// Zeroed RAM of `size` bytes (a multiple of [`PAGE_SIZE`]) at guest physical address `base`.
     /// Host memory is committed lazily, as the guest touches pages.
     pub fn new(base: u64, size: usize) -> Self {
-        assert!(size.is_multiple_of(PAGE_SIZE), "RAM size must be a multiple of the page size");
+        assert!(
+            size.is_multiple_of(PAGE_SIZE),
+            "RAM size must be a multiple of the page size"
+        );
         let pages = size / PAGE_SIZE;
         GuestRam {
             base,
@@ -185,8 +188,10 @@ mod tests {
     fn writing_a_code_page_queues_it_for_invalidation_once() {
         let mut ram = GuestRam::new(0x8000_0000, 4 * PAGE_SIZE);
         ram.mark_code(2);
-        ram.write(0x8000_0000 + 2 * PAGE_SIZE as u64 + 8, &[0x13]).unwrap();
-        ram.write(0x8000_0000 + 2 * PAGE_SIZE as u64 + 16, &[0x13]).unwrap();
+        ram.write(0x8000_0000 + 2 * PAGE_SIZE as u64 + 8, &[0x13])
+            .unwrap();
+        ram.write(0x8000_0000 + 2 * PAGE_SIZE as u64 + 16, &[0x13])
+            .unwrap();
         assert!(!ram.is_code(2));
         assert_eq!(ram.take_invalidated(), vec![2]);
         assert!(!ram.has_invalidated());

@@ -36,7 +36,10 @@ mod tests {
     fn finisher_codes() {
         let mut s = Syscon;
         assert_eq!(s.write(0, 4, 0x5555).unwrap(), MachineRequest::PowerOff(0));
-        assert_eq!(s.write(0, 4, (7 << 16) | 0x3333).unwrap(), MachineRequest::PowerOff(7));
+        assert_eq!(
+            s.write(0, 4, (7 << 16) | 0x3333).unwrap(),
+            MachineRequest::PowerOff(7)
+        );
         assert_eq!(s.write(0, 4, 0x7777).unwrap(), MachineRequest::Reset);
         assert_eq!(s.write(0, 4, 0x1234).unwrap(), MachineRequest::None);
         assert_eq!(s.write(4, 4, 0x5555).unwrap(), MachineRequest::None);
