@@ -8,6 +8,7 @@
 pub mod bus;
 pub mod devices;
 pub mod env;
+pub mod fdt;
 pub mod persist;
 pub mod ram;
 
