@@ -1,1 +1,19 @@
-//! The RFB (VNC) display server: a sans-IO protocol engine, encoders, and a tokio adapter.
+//! The RFB (VNC) display server: a sans-IO protocol engine, encoders, damage tracking, input
+//! mapping, meters and a tokio adapter.
+//!
+//! Layers, bottom up:
+//! * [`wire`]: message formats, checked parsing and emitting, no logic.
+//! * [`pixel`], [`encode`]: pixel translation and rectangle encoders.
+//! * [`engine`]: the per-connection protocol state machine (bytes in, events and bytes out).
+//! * [`damage`]: what changed in the framebuffer, from per-page dirty bits refined by tiles.
+//! * [`session`]: one viewer: engine + encoder state + what it has been sent.
+//! * [`input`]: keysyms, scancodes and pointer masks to the machine's input events.
+//! * [`meter`]: bytes per encoding, updates, encoding time, and the traffic estimate.
+//! * [`server`]: the tokio TCP adapter.
+
+pub mod encode;
+pub mod pattern;
+pub mod pixel;
+pub mod wire;
+#[cfg(feature = "test-utils")]
+pub mod testutil;
