@@ -11,7 +11,9 @@
 //! * [`meter`]: bytes per encoding, updates, encoding time, and the traffic estimate.
 //! * [`server`]: the tokio TCP adapter.
 
+pub mod auth;
 pub mod encode;
+pub mod engine;
 pub mod pattern;
 pub mod pixel;
 pub mod wire;

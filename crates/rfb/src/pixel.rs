@@ -197,10 +197,8 @@ impl Translator {
     pub fn bgr233_palette() -> Vec<(u16, u16, u16)> {
         (0u16..256)
             .map(|i| {
-                let r = i & 7;
-                let g = (i >> 3) & 7;
-                let b = (i >> 6) & 3;
-                (r * 65535 / 7, g * 65535 / 7, b * 65535 / 3)
+                let c = |v: u16, max: u32| u16::try_from(u32::from(v) * 65535 / max).unwrap_or(u16::MAX);
+                (c(i & 7, 7), c((i >> 3) & 7, 7), c((i >> 6) & 3, 3))
             })
             .collect()
     }

@@ -14,7 +14,7 @@ mod zrle;
 use crate::pixel::{Source, Translator};
 use crate::wire::{emit_rect_header, Encoding, Rect};
 
-pub use tight::{TightOptions, JPEG_QUALITY_TABLE};
+pub use tight::{Subsampling, TightOptions, JPEG_QUALITY_TABLE};
 pub(crate) use zlib::Deflate;
 
 /// Sub-rectangles found greedily in a tile: (x, y, w, h, colour) relative to the tile.
