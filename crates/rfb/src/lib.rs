@@ -12,8 +12,10 @@
 //! * [`server`]: the tokio TCP adapter.
 
 pub mod auth;
+pub mod damage;
 pub mod encode;
 pub mod engine;
+pub mod input;
 pub mod pattern;
 pub mod pixel;
 pub mod wire;
