@@ -16,8 +16,23 @@ pub mod damage;
 pub mod encode;
 pub mod engine;
 pub mod input;
+pub mod meter;
 pub mod pattern;
 pub mod pixel;
+pub mod session;
 pub mod wire;
 #[cfg(feature = "test-utils")]
 pub mod testutil;
+pub mod server;
+
+/// "outer: cause: cause" for logs.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}

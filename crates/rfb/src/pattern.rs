@@ -57,3 +57,52 @@ fn hash(mut v: u32) -> u32 {
     v = v.wrapping_mul(0x846c_a68b);
     v ^ (v >> 16)
 }
+
+/// Publishes the pattern into `frames`: frame 0 at once, then (if `fps` > 0) the next frame every
+/// `1/fps` seconds, through a page-tracked buffer and a [`crate::damage::DamageTracker`], as the
+/// machine's display will. Runs until the receivers are gone.
+pub async fn animate(
+    width: u16,
+    height: u16,
+    fps: u32,
+    frames: tokio::sync::watch::Sender<Option<std::sync::Arc<crate::damage::Frame>>>,
+) {
+    use crate::damage::{BufferSource, DamageTracker};
+    let mut src = BufferSource::new(u32::from(width), u32::from(height));
+    let mut tracker = DamageTracker::new();
+    let mut n = 0u32;
+    loop {
+        src.replace(&render(width, height, n));
+        if let Some(f) = tracker.capture(&mut src) {
+            if frames.send(Some(f)).is_err() {
+                return;
+            }
+        }
+        if fps == 0 {
+            frames.closed().await;
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs_f64(1.0 / f64::from(fps))).await;
+        n += 1;
+    }
+}
+
+/// A 12x19 arrow cursor (white with a black outline), hotspot at its tip.
+pub fn arrow_cursor() -> crate::session::CursorImage {
+    const ROWS: [&str; 19] = [
+        "B...........", "BB..........", "BWB.........", "BWWB........", "BWWWB.......", "BWWWWB......",
+        "BWWWWWB.....", "BWWWWWWB....", "BWWWWWWWB...", "BWWWWWWWWB..", "BWWWWWWWWWB.", "BWWWWWWBBBBB",
+        "BWWWBWWB....", "BWWBBWWB....", "BWB..BWWB...", "BB...BWWB...", "B.....BWWB..", "......BWWB..",
+        ".......BB...",
+    ];
+    let rgba = ROWS
+        .iter()
+        .flat_map(|r| r.bytes())
+        .map(|c| match c {
+            b'B' => 0xff00_0000,
+            b'W' => 0xffff_ffff,
+            _ => 0,
+        })
+        .collect();
+    crate::session::CursorImage { hot_x: 0, hot_y: 0, width: 12, height: 19, rgba }
+}
