@@ -10,6 +10,7 @@ pub mod bus;
 pub mod cpu;
 pub mod devices;
 pub mod env;
+pub mod fdt;
 pub mod machine;
 pub mod persist;
 pub mod ram;

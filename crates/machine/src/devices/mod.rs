@@ -384,3 +384,6 @@ impl Persist for Devices {
         Ok(d)
     }
 }
+
+#[cfg(test)]
+mod tests;

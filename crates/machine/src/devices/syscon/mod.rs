@@ -2,4 +2,4 @@
 mod device;
 mod persist;
 
-pub use device::Syscon;
+pub use device::{Syscon, FINISHER_FAIL, FINISHER_PASS, FINISHER_RESET};

@@ -265,3 +265,186 @@ impl Block {
         S_OK
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::devices::virtio::mock::{self, MockQueue};
+    use crate::devices::virtio::{VirtioBackend, VirtioMmio, VIRTIO_F_VERSION_1};
+    use crate::devices::virtio_blk::MemDisk;
+    use crate::env::NullEnvironment;
+    use crate::persist::Persist;
+
+    const RAM: u64 = 0x8000_0000;
+    const HDR: u64 = RAM + 0x1_0000;
+    const DATA: u64 = RAM + 0x2_0000;
+    const STATUS: u64 = RAM + 0x3_0000;
+
+    fn base() -> Vec<u8> {
+        (0..64 * 1024u32).map(|i| (i % 251) as u8).collect()
+    }
+
+    struct Rig {
+        dev: VirtioMmio,
+        ram: GuestRam,
+        q: MockQueue,
+        env: NullEnvironment,
+    }
+
+    impl Rig {
+        fn new() -> Rig {
+            let mut ram = GuestRam::new(RAM, 1 << 20);
+            let q = MockQueue::new(&mut ram, RAM, 16);
+            let mut dev = VirtioMmio::new(VirtioBackend::Block(Block::new(Box::new(MemDisk(base())))));
+            let mut env = NullEnvironment::default();
+            let feats = VIRTIO_F_VERSION_1 | VIRTIO_BLK_F_FLUSH;
+            let st = mock::activate(&mut dev, &mut ram, &mut MmioCtx { icount: 0, now: 0, env: &mut env }, feats, &[&q]);
+            assert_eq!(st, 0xf);
+            Rig { dev, ram, q, env }
+        }
+
+        /// Submit a request; returns (status byte, used length).
+        fn request(&mut self, kind: u32, sector: u64, data: &[(u64, u32, bool)]) -> (u8, u32) {
+            let mut hdr = [0u8; 16];
+            hdr[..4].copy_from_slice(&kind.to_le_bytes());
+            hdr[8..].copy_from_slice(&sector.to_le_bytes());
+            self.ram.write(HDR, &hdr).unwrap();
+            self.ram.write(STATUS, &[0xff]).unwrap();
+            let mut chain = vec![(HDR, 16, false)];
+            chain.extend_from_slice(data);
+            chain.push((STATUS, 1, true));
+            let head = self.q.add_chain(&mut self.ram, &chain);
+            mock::notify(&mut self.dev, &mut self.ram, &mut MmioCtx { icount: 0, now: 0, env: &mut self.env }, 0);
+            let used = self.q.take_used(&self.ram);
+            assert_eq!(used.len(), 1);
+            assert_eq!(used[0].0, u32::from(head));
+            let mut s = [0u8];
+            self.ram.read(STATUS, &mut s).unwrap();
+            (s[0], used[0].1)
+        }
+
+        fn block(&self) -> &Block {
+            match self.dev.backend() {
+                VirtioBackend::Block(b) => b,
+                _ => unreachable!(),
+            }
+        }
+    }
+
+    #[test]
+    fn config_reports_capacity() {
+        let mut r = Rig::new();
+        assert_eq!(r.dev.read(0x100, 8).unwrap(), 128);
+        assert_eq!(r.dev.read(0x100 + 20, 4).unwrap(), 512);
+        assert_eq!(r.dev.read(0x8, 4).unwrap(), 2);
+        let _ = &mut r;
+    }
+
+    #[test]
+    fn read_write_flush_with_overlay() {
+        let mut r = Rig::new();
+        // Read sectors 1..3 across two descriptors.
+        let (st, len) = r.request(T_IN, 1, &[(DATA, 512, true), (DATA + 512, 512, true)]);
+        assert_eq!((st, len), (S_OK, 1025));
+        let mut got = vec![0u8; 1024];
+        r.ram.read(DATA, &mut got).unwrap();
+        assert_eq!(got, base()[512..1536]);
+        assert!(r.ram.is_dirty(0x20), "DMA marks RAM dirty");
+
+        // Write sector 9 (inside overlay page 1) with 0xab.
+        r.ram.write(DATA, &[0xab; 512]).unwrap();
+        assert_eq!(r.request(T_OUT, 9, &[(DATA, 512, false)]), (S_OK, 1));
+        assert_eq!(r.block().overlay().len(), 1);
+        let page = r.block().overlay().page(1).unwrap();
+        assert_eq!(&page[512..1024], &[0xab; 512][..]);
+        assert_eq!(&page[..512], &base()[4096..4608], "rest of the page copied from the base");
+
+        // Reads see the overlay over the base, across the page boundary.
+        let (st, _) = r.request(T_IN, 7, &[(DATA, 2048, true)]);
+        assert_eq!(st, S_OK);
+        let mut got = vec![0u8; 2048];
+        r.ram.read(DATA, &mut got).unwrap();
+        assert_eq!(got[..1024], base()[3584..4608]);
+        assert_eq!(got[1024..1536], [0xab; 512]);
+        assert_eq!(got[1536..], base()[5120..5632]);
+
+        assert_eq!(r.request(T_FLUSH, 0, &[]), (S_OK, 1));
+        // GET_ID fills 20 bytes.
+        let (st, len) = r.request(T_GET_ID, 0, &[(DATA, 20, true)]);
+        assert_eq!((st, len), (S_OK, 21));
+        let mut id = [0u8; 20];
+        r.ram.read(DATA, &mut id).unwrap();
+        assert!(id.starts_with(b"doppel-disk"));
+        assert_eq!(r.request(99, 0, &[]), (S_UNSUPP, 1));
+        assert_eq!(r.block().metrics().writes, 1);
+    }
+
+    #[test]
+    fn base_is_never_modified() {
+        let mut r = Rig::new();
+        r.ram.write(DATA, &[0x11; 4096]).unwrap();
+        assert_eq!(r.request(T_OUT, 0, &[(DATA, 4096, false)]), (S_OK, 1));
+        // Rebuild the device from the same base: the write is not there.
+        let VirtioBackend::Block(b) = std::mem::replace(r.dev.backend_mut(), VirtioBackend::Rng(crate::devices::virtio_rng::Rng)) else {
+            unreachable!()
+        };
+        let mut fresh = Block::new(b.into_base());
+        let mut buf = [0u8; 16];
+        fresh.read_disk(0, &mut buf).unwrap();
+        assert_eq!(buf[..], base()[..16]);
+    }
+
+    #[test]
+    fn out_of_range_and_misaligned_requests_fail_cleanly() {
+        let mut r = Rig::new();
+        assert_eq!(r.request(T_IN, 128, &[(DATA, 512, true)]).0, S_IOERR, "one past the end");
+        assert_eq!(r.request(T_IN, 127, &[(DATA, 1024, true)]).0, S_IOERR, "straddles the end");
+        assert_eq!(r.request(T_OUT, u64::MAX, &[(DATA, 512, false)]).0, S_IOERR, "sector overflow");
+        assert_eq!(r.request(T_OUT, 0, &[(DATA, 100, false)]).0, S_IOERR, "not whole sectors");
+        assert_eq!(r.request(T_IN, 127, &[(DATA, 512, true)]).0, S_OK, "last sector is fine");
+        assert!(r.block().overlay().is_empty());
+        // A header split over descriptors still parses; a short header is an error.
+        let head = r.q.add_chain(&mut r.ram, &[(HDR, 8, false), (STATUS, 1, true)]);
+        mock::notify(&mut r.dev, &mut r.ram, &mut MmioCtx { icount: 0, now: 0, env: &mut r.env }, 0);
+        assert_eq!(r.q.take_used(&r.ram), vec![(u32::from(head), 1)]);
+        let mut s = [0u8];
+        r.ram.read(STATUS, &mut s).unwrap();
+        assert_eq!(s[0], S_IOERR);
+        // No writable byte at all: the request is returned unanswered, the device stays up.
+        let head = r.q.add_chain(&mut r.ram, &[(HDR, 16, false)]);
+        mock::notify(&mut r.dev, &mut r.ram, &mut MmioCtx { icount: 0, now: 0, env: &mut r.env }, 0);
+        assert_eq!(r.q.take_used(&r.ram), vec![(u32::from(head), 0)]);
+        assert_eq!(r.block().metrics().dropped, 1);
+        assert!(r.dev.live());
+    }
+
+    #[test]
+    fn persist_round_trip_and_refusal() {
+        let mut r = Rig::new();
+        r.ram.write(DATA, &[0x5a; 1024]).unwrap();
+        r.request(T_OUT, 20, &[(DATA, 1024, false)]);
+        let state = r.dev.save();
+        r.request(T_OUT, 40, &[(DATA, 512, false)]);
+        let fresh = VirtioBackend::Block(Block::new(Box::new(MemDisk(base()))));
+        let restored = VirtioMmio::restore(fresh, &state).unwrap();
+        assert_eq!(restored.save(), state);
+        assert!(restored.live());
+
+        let crate::devices::virtio::VirtioBackendState::Block(bs) = &state.backend else { unreachable!() };
+        let mut bad = bs.clone();
+        bad.overlay[0].1.pop();
+        let e = Block::restore(Box::new(MemDisk(base())), &bad).unwrap_err().to_string();
+        assert!(e.contains("virtio-blk") && e.contains("4095 bytes"), "{e}");
+        let mut bad = bs.clone();
+        bad.overlay[0].0 = 1000;
+        assert!(Block::restore(Box::new(MemDisk(base())), &bad).unwrap_err().to_string().contains("beyond"));
+        let e = Block::restore(Box::new(MemDisk(vec![0; 512])), bs).unwrap_err().to_string();
+        assert!(e.contains("65536-byte base"), "{e}");
+        let mut bad = state.clone();
+        bad.queues[0].size = 3;
+        let fresh = VirtioBackend::Block(Block::new(Box::new(MemDisk(base()))));
+        assert!(VirtioMmio::restore(fresh, &bad).unwrap_err().to_string().contains("power of two"));
+        let fresh = VirtioBackend::Rng(crate::devices::virtio_rng::Rng);
+        assert!(VirtioMmio::restore(fresh, &state).unwrap_err().to_string().contains("another kind"));
+    }
+}

@@ -242,3 +242,141 @@ impl Input {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::devices::virtio::mock::{self, MockQueue};
+    use crate::devices::virtio::{VirtioBackend, VirtioMmio, VIRTIO_F_VERSION_1};
+    use crate::env::NullEnvironment;
+    use crate::persist::Persist;
+
+    const RAM: u64 = 0x8000_0000;
+    const BUF: u64 = RAM + 0x2_0000;
+
+    fn select(d: &mut VirtioMmio, ram: &mut GuestRam, sel: u8, sub: u8) -> Vec<u8> {
+        let mut env = NullEnvironment::default();
+        let mut ctx = MmioCtx { icount: 0, now: 0, env: &mut env };
+        d.write(0x100, 1, u64::from(sel), ram, &mut ctx).unwrap();
+        d.write(0x101, 1, u64::from(sub), ram, &mut ctx).unwrap();
+        let size = d.read(0x102, 1).unwrap();
+        (0..size).map(|i| (d.read(0x108 + i, 1).unwrap() & 0xff) as u8).collect()
+    }
+
+    fn tablet() -> VirtioMmio {
+        VirtioMmio::new(VirtioBackend::Input(Input::new(InputConfig { kind: DeviceKind::Tablet, width: 1024, height: 768 })))
+    }
+
+    fn keyboard() -> VirtioMmio {
+        VirtioMmio::new(VirtioBackend::Input(Input::new(InputConfig { kind: DeviceKind::Keyboard, width: 1, height: 1 })))
+    }
+
+    fn has(bits: &[u8], code: u16) -> bool {
+        bits.get(usize::from(code / 8)).is_some_and(|b| b & (1 << (code % 8)) != 0)
+    }
+
+    #[test]
+    fn config_space_as_linux_reads_it() {
+        let mut ram = GuestRam::new(RAM, 1 << 20);
+        let mut k = keyboard();
+        assert_eq!(k.read(0x8, 4).unwrap(), 18);
+        assert_eq!(select(&mut k, &mut ram, CFG_ID_NAME, 0), b"doppel virtio keyboard");
+        assert_eq!(select(&mut k, &mut ram, CFG_ID_SERIAL, 0), b"doppel-0");
+        let ids = select(&mut k, &mut ram, CFG_ID_DEVIDS, 0);
+        assert_eq!(ids.len(), 8);
+        assert_eq!(u16::from_le_bytes([ids[0], ids[1]]), BUS_VIRTUAL);
+        assert!(select(&mut k, &mut ram, CFG_PROP_BITS, 0).is_empty());
+        let keys = select(&mut k, &mut ram, CFG_EV_BITS, 1);
+        assert!(has(&keys, 1) && has(&keys, 30) && has(&keys, 0xff) && !has(&keys, 0));
+        assert!(!select(&mut k, &mut ram, CFG_EV_BITS, EV_REP.to_le_bytes()[0]).is_empty());
+        assert!(select(&mut k, &mut ram, CFG_EV_BITS, EV_ABS.to_le_bytes()[0]).is_empty());
+        assert!(select(&mut k, &mut ram, CFG_ABS_INFO, 0).is_empty());
+        assert_eq!(k.read(0x100, 1).unwrap(), u64::from(CFG_ABS_INFO), "select reads back");
+
+        let mut t = tablet();
+        assert_eq!(select(&mut t, &mut ram, CFG_ID_NAME, 0), b"doppel virtio tablet");
+        let keys = select(&mut t, &mut ram, CFG_EV_BITS, EV_KEY.to_le_bytes()[0]);
+        assert!(has(&keys, BTN_LEFT) && has(&keys, BTN_RIGHT) && has(&keys, BTN_MIDDLE) && !has(&keys, 30));
+        assert!(has(&select(&mut t, &mut ram, CFG_EV_BITS, EV_REL.to_le_bytes()[0]), REL_WHEEL));
+        let abs = select(&mut t, &mut ram, CFG_EV_BITS, EV_ABS.to_le_bytes()[0]);
+        assert!(has(&abs, ABS_X) && has(&abs, ABS_Y));
+        assert!(select(&mut t, &mut ram, CFG_EV_BITS, EV_REP.to_le_bytes()[0]).is_empty());
+        let info = select(&mut t, &mut ram, CFG_ABS_INFO, 1);
+        let words: Vec<u32> = info.chunks(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect();
+        assert_eq!(words, vec![0, 767, 0, 0, 0]);
+        assert!(select(&mut t, &mut ram, CFG_ABS_INFO, 2).is_empty());
+    }
+
+    #[test]
+    fn events_become_evdev_reports() {
+        let mut ram = GuestRam::new(RAM, 1 << 20);
+        let mut env = NullEnvironment::default();
+        let mut ctx = MmioCtx { icount: 0, now: 0, env: &mut env };
+        let mut t = tablet();
+        let evq = MockQueue::new(&mut ram, RAM, 16);
+        let stq = MockQueue::new(&mut ram, RAM + 0x1000, 16);
+        let mut evq = evq;
+        assert_eq!(mock::activate(&mut t, &mut ram, &mut ctx, VIRTIO_F_VERSION_1, &[&evq, &stq]), 0xf);
+        // Input with no buffer posted waits in the device.
+        let VirtioBackend::Input(i) = t.backend_mut() else { unreachable!() };
+        assert!(i.push_event(&InputEvent::PointerMove { x: 5000, y: 20 }));
+        assert!(!i.push_event(&InputEvent::Key { code: 30, down: true }), "a tablet has no keys");
+        t.run(&mut ram, &mut ctx, |b, q, ram, _| b.driver_ready(q, ram));
+        assert!(!t.irq());
+        for i in 0..8 {
+            evq.add_chain(&mut ram, &[(BUF + 8 * i, 8, true)]);
+        }
+        mock::notify(&mut t, &mut ram, &mut ctx, 0);
+        assert_eq!(evq.take_used(&ram).len(), 3);
+        let VirtioBackend::Input(i) = t.backend_mut() else { unreachable!() };
+        i.push_event(&InputEvent::Wheel { delta: -1 });
+        i.push_event(&InputEvent::PointerButton { code: BTN_LEFT, down: true });
+        t.run(&mut ram, &mut ctx, |b, q, ram, _| b.driver_ready(q, ram));
+        assert_eq!(evq.take_used(&ram).iter().map(|u| u.1).collect::<Vec<_>>(), vec![8; 4]);
+        let mut raw = [0u8; 56];
+        ram.read(BUF, &mut raw).unwrap();
+        let evs: Vec<(u16, u16, u32)> = raw
+            .chunks(8)
+            .map(|e| (u16::from_le_bytes([e[0], e[1]]), u16::from_le_bytes([e[2], e[3]]), u32::from_le_bytes([e[4], e[5], e[6], e[7]])))
+            .collect();
+        assert_eq!(
+            evs,
+            vec![
+                (EV_ABS, ABS_X, 1023), // clamped to the framebuffer
+                (EV_ABS, ABS_Y, 20),
+                (EV_SYN, SYN_REPORT, 0),
+                (EV_REL, REL_WHEEL, u32::MAX),
+                (EV_SYN, SYN_REPORT, 0),
+                (EV_KEY, BTN_LEFT, 1),
+                (EV_SYN, SYN_REPORT, 0),
+            ]
+        );
+        assert!(t.irq());
+        // 1 buffer left; the status queue is drained and ignored.
+        let mut stq = stq;
+        stq.add_chain(&mut ram, &[(BUF + 0x100, 8, false)]);
+        mock::notify(&mut t, &mut ram, &mut ctx, 1);
+        assert_eq!(stq.take_used(&ram).len(), 1);
+    }
+
+    #[test]
+    fn pending_is_bounded_and_persisted() {
+        let mut k = keyboard();
+        let VirtioBackend::Input(i) = k.backend_mut() else { unreachable!() };
+        for n in 0..MAX_PENDING {
+            i.push_event(&InputEvent::Key { code: 30, down: n % 2 == 0 });
+        }
+        assert_eq!(i.pending.len(), MAX_PENDING);
+        assert_eq!(i.metrics().dropped_reports, MAX_PENDING as u64 / 2);
+        assert!(!i.push_event(&InputEvent::Key { code: 0x100, down: true }), "outside the key bitmap");
+        let state = k.save();
+        let VirtioBackend::Input(i) = k.backend_mut() else { unreachable!() };
+        i.pending.clear();
+        let fresh = VirtioBackend::Input(Input::new(InputConfig { kind: DeviceKind::Keyboard, width: 1, height: 1 }));
+        let r = VirtioMmio::restore(fresh, &state).unwrap();
+        assert_eq!(r.save(), state);
+        let bad = crate::devices::virtio_input::InputState { select: 0, subsel: 0, pending: vec![(0x15, 0, 0)] };
+        let cfg = InputConfig { kind: DeviceKind::Keyboard, width: 1, height: 1 };
+        assert!(Input::restore(cfg, &bad).unwrap_err().to_string().contains("type 0x15"));
+    }
+}
