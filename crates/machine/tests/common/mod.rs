@@ -82,7 +82,12 @@ pub fn run_isa_test(name: &str) {
     let mut env = NullEnvironment::default();
     match m.run(&mut env, 50_000_000) {
         Exit::PowerOff(0) => {}
-        Exit::PowerOff(code) => panic!("{name}: failed case {code:#x} at {}", m.location()),
+        Exit::PowerOff(code) => panic!(
+            "{name}: failed case {code:#x} with a0={:#x} t1={:#x} at {}",
+            m.cpu.reg(10),
+            m.cpu.reg(6),
+            m.location()
+        ),
         other => panic!("{name}: ended with {other:?} at {}", m.location()),
     }
 }
