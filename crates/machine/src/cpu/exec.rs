@@ -46,8 +46,9 @@ impl Cpu {
         }
         let pc = self.pc;
         // Fetch translation through the TLB.
-        let e = self.mmu.sets[self.mmu.fetch].x[tlb_index(pc)];
-        let pa = if e.tag == pc >> 12 {
+        let set = &self.mmu.sets[self.mmu.fetch];
+        let e = set.x[tlb_index(pc)];
+        let pa = if e.tag == set.key(pc) {
             bus.ram.base() + (e.off as u64) + (pc & 0xfff)
         } else {
             match self.fetch_translate(pc, &mut bus.ram) {
@@ -197,9 +198,10 @@ impl Cpu {
 
     #[inline(always)]
     fn load<const N: usize>(&mut self, va: u64, ic: u64, bus: &mut Bus, env: &mut dyn Environment) -> Result<u64, Exception> {
-        let e = self.mmu.sets[self.mmu.data].r[tlb_index(va)];
+        let set = &self.mmu.sets[self.mmu.data];
+        let e = set.r[tlb_index(va)];
         let po = (va & 0xfff) as usize;
-        if e.tag == va >> 12 && po + N <= 0x1000 {
+        if e.tag == set.key(va) && po + N <= 0x1000 {
             return Ok(rd_bytes::<N>(bus.ram.as_slice(), e.off + po));
         }
         self.icount = ic;
@@ -208,9 +210,10 @@ impl Cpu {
 
     #[inline(always)]
     fn store<const N: usize>(&mut self, va: u64, v: u64, ic: u64, bus: &mut Bus, env: &mut dyn Environment) -> Result<(), Exception> {
-        let e = self.mmu.sets[self.mmu.data].w[tlb_index(va)];
+        let set = &self.mmu.sets[self.mmu.data];
+        let e = set.w[tlb_index(va)];
         let po = (va & 0xfff) as usize;
-        if e.tag == va >> 12 && po + N <= 0x1000 {
+        if e.tag == set.w_key(va) && po + N <= 0x1000 {
             let off = e.off + po;
             bus.ram.as_mut_slice()[off..off + N].copy_from_slice(&v.to_le_bytes()[..N]);
             return Ok(());
@@ -526,7 +529,12 @@ impl Cpu {
                 if self.prv == Priv::U || (self.prv == Priv::S && self.mstatus & MSTATUS_TVM != 0) {
                     return Err(Exception::illegal(i.raw));
                 }
-                self.tlb_flush();
+                if i.rs1 == 0 {
+                    self.tlb_flush();
+                } else {
+                    let va = self.x[rs1];
+                    self.mmu.flush_page(va);
+                }
             }
             Op::Csrrw | Op::Csrrwi | Op::Csrrs | Op::Csrrsi | Op::Csrrc | Op::Csrrci => {
                 let csr = (i.imm as u32 & 0xfff) as u16;
