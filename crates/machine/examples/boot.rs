@@ -16,6 +16,9 @@ use doppel_machine::{
 /// Console to stdout, idle time skipped to the next deadline.
 struct Stdout {
     idle_ticks: u64,
+    /// Instruction count at which the console first showed a shell prompt.
+    prompt_at: Option<InstructionCount>,
+    tail: Vec<u8>,
 }
 
 impl Environment for Stdout {
@@ -30,8 +33,15 @@ impl Environment for Stdout {
     fn entropy(&mut self, _icount: InstructionCount, buf: &mut [u8]) {
         buf.fill(0x5a);
     }
-    fn output(&mut self, _icount: InstructionCount, output: Output<'_>) {
+    fn output(&mut self, icount: InstructionCount, output: Output<'_>) {
         if let Output::Console(bytes) = output {
+            self.tail.extend_from_slice(bytes);
+            if self.prompt_at.is_none() && self.tail.ends_with(b"/ # ") {
+                self.prompt_at = Some(icount);
+            }
+            if self.tail.len() > 64 {
+                self.tail.drain(..32);
+            }
             let mut out = std::io::stdout();
             let _ = out.write_all(bytes);
             let _ = out.flush();
@@ -55,15 +65,16 @@ fn main() {
         ..MachineConfig::default()
     };
     let mut m = Machine::new(config).expect("machine builds");
-    let mut env = Stdout { idle_ticks: 0 };
+    let mut env = Stdout { idle_ticks: 0, prompt_at: None, tail: Vec::new() };
     let start = Instant::now();
     let exit = m.run(&mut env, until);
     let secs = start.elapsed().as_secs_f64();
     #[allow(clippy::cast_precision_loss)]
     let mips = m.icount() as f64 / secs / 1e6;
     eprintln!(
-        "\n[{exit:?} after {} instructions, guest time {:.3} s ({} idle ticks), {secs:.2} s wall, {mips:.0} MIPS] {}",
+        "\n[{exit:?} after {} instructions (shell prompt at {:?}), guest time {:.3} s ({} idle ticks), {secs:.2} s wall, {mips:.0} MIPS] {}",
         m.icount(),
+        env.prompt_at,
         m.now() as f64 / doppel_machine::TIMEBASE_HZ as f64,
         env.idle_ticks,
         m.location()
