@@ -14,10 +14,11 @@
 
 use crate::boot::{self, BootError, FbLayout};
 use crate::bus::{Bus, MachineRequest, RAM_BASE};
-use crate::cpu::{BlockExit, Cpu, Priv};
+use crate::cpu::persist::CpuStateError;
+use crate::cpu::{BlockExit, Cpu, CpuState, Priv};
 use crate::bus::MmioCtx;
 use crate::cpu::csr::{IRQ_MEI, IRQ_MSI, IRQ_MTI, IRQ_SEI};
-use crate::devices::{DeviceError, Devices, DevicesConfig, FramebufferConfig};
+use crate::devices::{DeviceError, Devices, DevicesConfig, DevicesState, FramebufferConfig};
 use crate::fdt::{self, FdtConfig, FdtError};
 use crate::env::{EnvError, Environment, IdleState, InputEvent, InstructionCount, Ticks};
 use crate::persist::{self, Persist};
@@ -79,6 +80,22 @@ pub enum MachineError {
     Devices(#[from] DeviceError),
     #[error("cannot build the device tree")]
     Fdt(#[from] FdtError),
+    #[error("saved hart state refused")]
+    CpuState(#[from] CpuStateError),
+    #[error("saved RAM has {found} bytes, the configuration asks for {expected}")]
+    RamImage { found: usize, expected: usize },
+    #[error("saved state has framebuffer {saved:?}, the configuration {configured:?}")]
+    FramebufferMismatch { saved: Option<(u32, u32)>, configured: Option<(u32, u32)> },
+}
+
+/// Everything about a machine except RAM (which is saved beside it, page by page): what
+/// [`Machine::save_state`] returns and [`Machine::from_state`] validates.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MachineState {
+    pub cpu: CpuState,
+    pub devices: DevicesState,
+    /// Framebuffer geometry, which must match the configuration on restore.
+    pub framebuffer: Option<(u32, u32)>,
 }
 
 /// Why [`Machine::run`] returned.
@@ -163,6 +180,41 @@ impl Machine {
         ram.take_dirty();
         let bus = Bus::new(ram, devices);
         Ok(Machine { cpu, bus, fb })
+    }
+
+    /// The machine's state apart from RAM (see [`MachineState`]). Pair it with a copy of
+    /// [`Machine::ram`] to snapshot.
+    pub fn save_state(&self) -> MachineState {
+        MachineState {
+            cpu: self.cpu.save(),
+            devices: self.bus.devices.save(),
+            framebuffer: self.fb.map(|f| (f.width, f.height)),
+        }
+    }
+
+    /// Rebuild a machine from a saved state and RAM image. `config` supplies what is not state
+    /// (RAM size, framebuffer geometry, device backends such as the disk base); its boot images
+    /// are ignored. Decoded blocks and the TLB start empty, which changes nothing observable.
+    pub fn from_state(config: MachineConfig, state: &MachineState, ram_image: &[u8]) -> Result<Machine, MachineError> {
+        let size = config.ram_size;
+        if ram_image.len() != size {
+            return Err(MachineError::RamImage { found: ram_image.len(), expected: size });
+        }
+        let configured = match config.boot {
+            BootMode::Linux => config.framebuffer,
+            BootMode::BareMetal => None,
+        };
+        if configured != state.framebuffer {
+            return Err(MachineError::FramebufferMismatch { saved: state.framebuffer, configured });
+        }
+        let fb = boot::fb_layout(size as u64, configured)?;
+        let mut devices_config = config.devices;
+        devices_config.framebuffer = configured.map(|(width, height)| FramebufferConfig { width, height });
+        let devices = Devices::restore(devices_config, &state.devices)?;
+        let cpu = Cpu::restore((), &state.cpu)?;
+        let mut ram = GuestRam::new(RAM_BASE, size);
+        ram.as_mut_slice().copy_from_slice(ram_image);
+        Ok(Machine { cpu, bus: Bus::new(ram, devices), fb })
     }
 
     /// Instructions retired (steps taken) since reset.

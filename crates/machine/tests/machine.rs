@@ -193,3 +193,40 @@ fn take_dirty_sees_every_write_again_after_it_clears() {
     let second = m.take_dirty();
     assert_eq!(second, first, "the same pages are written again and must be seen again");
 }
+
+#[test]
+fn a_restored_snapshot_runs_on_identically() {
+    use doppel_machine::persist::{decode, encode, SnapshotHeader};
+    use doppel_machine::MachineState;
+
+    let config = || MachineConfig {
+        ram_size: 4 << 20,
+        kernel: assemble(&program_source("busy")),
+        framebuffer: None,
+        boot: BootMode::BareMetal,
+        ..MachineConfig::default()
+    };
+    let mut a = Machine::new(config()).expect("machine builds");
+    let mut ea = NullEnvironment::default();
+    assert!(matches!(a.run(&mut ea, 100_003), Exit::Limit));
+    let sealed = SnapshotHeader::seal(&encode(&a.save_state()));
+    let ram = a.ram().as_slice().to_vec();
+
+    let state: MachineState = decode(SnapshotHeader::open(&sealed).expect("framing")).expect("decodes");
+    let mut b = Machine::from_state(config(), &state, &ram).expect("restores");
+    assert_eq!(b.state_hash(), a.state_hash());
+    assert_eq!(b.icount(), 100_003);
+    let mut eb = NullEnvironment::default();
+    let before = ea.console.len();
+    for stop in [150_000, 400_000] {
+        assert!(matches!(a.run(&mut ea, stop), Exit::Limit));
+        assert!(matches!(b.run(&mut eb, stop), Exit::Limit));
+        assert_eq!(a.state_hash(), b.state_hash(), "diverged by {stop}");
+    }
+    assert_eq!(ea.console[before..], eb.console[..]);
+    assert!(!eb.console.is_empty());
+
+    // Restored state is validated: a RAM image of the wrong size is refused.
+    let err = Machine::from_state(config(), &state, &ram[..4096]).expect_err("short RAM refused");
+    assert!(matches!(err, MachineError::RamImage { .. }), "{err}");
+}

@@ -27,7 +27,7 @@ pub mod decode;
 mod exec;
 mod fp;
 pub mod mmu;
-mod persist;
+pub mod persist;
 
 pub use persist::CpuState;
 
