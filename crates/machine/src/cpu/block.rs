@@ -4,7 +4,12 @@
 //! instruction for which [`Insn::ends_block`] holds, at the page end, or after [`MAX_BLOCK`]
 //! instructions. Pages that blocks were decoded from are marked in the RAM code-page bitmap;
 //! a write to such a page queues it for invalidation and [`BlockCache::invalidate_page`] drops its
-//! blocks. The cache is a direct-mapped table: a collision simply rebuilds.
+//! blocks.
+//!
+//! Layout, for cache locality: the instructions of all blocks are packed into one arena, and a
+//! direct-mapped table of 16-byte slots maps a physical address to its range there (a collision
+//! simply rebuilds). Invalidated blocks leave garbage in the arena; when it fills up, the whole
+//! cache is dropped and rebuilt on demand.
 
 use std::collections::BTreeMap;
 
@@ -14,20 +19,27 @@ pub const MAX_BLOCK: usize = 64;
 const SLOT_BITS: u32 = 15;
 const SLOTS: usize = 1 << SLOT_BITS;
 const NO_BLOCK: u64 = u64::MAX;
+/// Instructions the arena holds before the cache is dropped (16 bytes each).
+const ARENA_LIMIT: usize = 1 << 21;
 
-/// A decoded block.
-#[derive(Debug, Default)]
-pub struct Block {
+/// Where a cached block's instructions are.
+#[derive(Debug, Clone, Copy)]
+pub struct Slot {
     /// Physical address of the first instruction ([`u64::MAX`]: empty slot).
     pub pa: u64,
-    pub insns: Vec<Insn>,
+    pub start: u32,
+    pub len: u32,
 }
+
+const EMPTY: Slot = Slot { pa: NO_BLOCK, start: 0, len: 0 };
 
 /// The cache.
 #[derive(Debug)]
 pub struct BlockCache {
-    pub slots: Vec<Block>,
-    /// For each RAM page number, the slots that held blocks from it (possibly stale).
+    pub slots: Vec<Slot>,
+    /// Decoded instructions of every cached block, back to back.
+    pub arena: Vec<Insn>,
+    /// For each physical page number, the slots that held blocks from it (possibly stale).
     by_page: BTreeMap<u64, Vec<u32>>,
 }
 
@@ -41,9 +53,7 @@ pub fn slot_of(pa: u64) -> usize {
 
 impl BlockCache {
     pub fn new() -> Self {
-        let mut slots = Vec::with_capacity(SLOTS);
-        slots.resize_with(SLOTS, || Block { pa: NO_BLOCK, insns: Vec::new() });
-        BlockCache { slots, by_page: BTreeMap::new() }
+        BlockCache { slots: vec![EMPTY; SLOTS], arena: Vec::new(), by_page: BTreeMap::new() }
     }
 
     /// Slot holding the block at `pa`, if cached.
@@ -53,12 +63,19 @@ impl BlockCache {
         (self.slots[s].pa == pa).then_some(s)
     }
 
-    /// Store a freshly decoded block; returns its slot.
-    pub fn insert(&mut self, pa: u64, insns: Vec<Insn>) -> usize {
+    /// Store a freshly decoded block (1..=[`MAX_BLOCK`] instructions); returns its slot.
+    pub fn insert(&mut self, pa: u64, insns: &[Insn]) -> usize {
+        if self.arena.len() + insns.len() > ARENA_LIMIT {
+            self.clear();
+        }
         let s = slot_of(pa);
-        self.slots[s] = Block { pa, insns };
-        #[allow(clippy::cast_possible_truncation)] // SLOTS fits in u32
-        self.by_page.entry(pa >> 12).or_default().push(s as u32);
+        // Both fit in u32: the arena is capped at ARENA_LIMIT, SLOTS is 2^15.
+        #[allow(clippy::cast_possible_truncation)]
+        {
+            self.slots[s] = Slot { pa, start: self.arena.len() as u32, len: insns.len() as u32 };
+            self.by_page.entry(pa >> 12).or_default().push(s as u32);
+        }
+        self.arena.extend_from_slice(insns);
         s
     }
 
@@ -68,18 +85,15 @@ impl BlockCache {
             for s in list {
                 let b = &mut self.slots[s as usize];
                 if b.pa != NO_BLOCK && b.pa >> 12 == ppn {
-                    b.pa = NO_BLOCK;
-                    b.insns = Vec::new();
+                    *b = EMPTY;
                 }
             }
         }
     }
 
     pub fn clear(&mut self) {
-        for b in &mut self.slots {
-            b.pa = NO_BLOCK;
-            b.insns = Vec::new();
-        }
+        self.slots.fill(EMPTY);
+        self.arena.clear();
         self.by_page.clear();
     }
 }

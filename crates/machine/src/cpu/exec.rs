@@ -67,8 +67,12 @@ impl Cpu {
                 None => return self.step_crossing(bus, env),
             },
         };
-        let block = std::mem::take(&mut self.blocks.slots[slot].insns);
-        let n = block.len().min(usize::try_from(budget).unwrap_or(usize::MAX));
+        let super::block::Slot { start, len, .. } = self.blocks.slots[slot];
+        // Nothing below builds or drops blocks, so the arena can be borrowed out of `self`.
+        let arena = std::mem::take(&mut self.blocks.arena);
+        let start = start as usize;
+        let n = (len as usize).min(usize::try_from(budget).unwrap_or(usize::MAX));
+        let block = arena.get(start..start + n).unwrap_or(&[]);
         self.end_block = false;
         self.resync = false;
         let mut pc = pc;
@@ -77,7 +81,7 @@ impl Cpu {
         // and at the end of the block.
         let base = self.icount;
         let mut k = 0u64;
-        for insn in &block[..n] {
+        for insn in block {
             let ic = base + k;
             k += 1;
             match self.exec(insn, pc, ic, bus, env) {
@@ -106,7 +110,7 @@ impl Cpu {
         }
         self.pc = pc;
         self.icount = base + k;
-        self.blocks.slots[slot].insns = block;
+        self.blocks.arena = arena;
         if exit == BlockExit::Ran {
             if self.resync {
                 exit = BlockExit::Resync;
@@ -131,7 +135,8 @@ impl Cpu {
         let start = ram.offset_of(pa, 2)?;
         let page_end = (start & !0xfff) + 0x1000;
         let bytes = ram.as_slice();
-        let mut insns = Vec::with_capacity(8);
+        let mut insns = std::mem::take(&mut self.scratch);
+        insns.clear();
         let mut off = start;
         while off + 2 <= page_end && insns.len() < MAX_BLOCK {
             let lo = rd_bytes::<2>(bytes, off) as u16;
@@ -150,6 +155,7 @@ impl Cpu {
             }
         }
         if insns.is_empty() {
+            self.scratch = insns;
             return None;
         }
         let page = start >> 12;
@@ -157,7 +163,9 @@ impl Cpu {
             ram.mark_code(page);
             self.mmu.flush_writes();
         }
-        Some(self.blocks.insert(pa, insns))
+        let slot = self.blocks.insert(pa, &insns);
+        self.scratch = insns;
+        Some(slot)
     }
 
     /// Execute one 32-bit instruction whose halves lie in two pages (never cached).

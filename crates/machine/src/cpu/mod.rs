@@ -173,6 +173,8 @@ pub struct Cpu {
 
     pub(crate) mmu: mmu::Mmu,
     pub(crate) blocks: block::BlockCache,
+    /// Reused buffer for decoding a block.
+    scratch: Vec<decode::Insn>,
     /// Set by the memory slow paths when the current block must end after this instruction.
     pub(crate) end_block: bool,
     pub(crate) resync: bool,
@@ -234,6 +236,7 @@ impl Cpu {
             last_trap: None,
             mmu: mmu::Mmu::new(),
             blocks: block::BlockCache::new(),
+            scratch: Vec::with_capacity(block::MAX_BLOCK),
             end_block: false,
             resync: false,
         }
