@@ -36,7 +36,6 @@ pub enum BootMode {
 }
 
 /// Everything a machine is built from.
-#[derive(Debug)]
 pub struct MachineConfig {
     /// Bytes of RAM (a multiple of 4 KiB). Default 256 MiB.
     pub ram_size: usize,
@@ -50,6 +49,22 @@ pub struct MachineConfig {
     pub instructions_per_tick: u64,
     pub devices: DevicesConfig,
     pub boot: BootMode,
+}
+
+impl std::fmt::Debug for MachineConfig {
+    // Images are shown by size: a debug print must not dump megabytes of kernel.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MachineConfig")
+            .field("ram_size", &self.ram_size)
+            .field("kernel_len", &self.kernel.len())
+            .field("initrd_len", &self.initrd.as_ref().map(Vec::len))
+            .field("cmdline", &self.cmdline)
+            .field("framebuffer", &self.framebuffer)
+            .field("instructions_per_tick", &self.instructions_per_tick)
+            .field("devices", &self.devices)
+            .field("boot", &self.boot)
+            .finish()
+    }
 }
 
 impl Default for MachineConfig {
