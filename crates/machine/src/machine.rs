@@ -15,7 +15,7 @@
 use crate::boot::{self, BootError, FbLayout};
 use crate::bus::{Bus, MachineRequest, RAM_BASE};
 use crate::cpu::persist::CpuStateError;
-use crate::cpu::{BlockExit, Cpu, CpuState, Priv};
+use crate::cpu::{BlockExit, Cpu, CpuState};
 use crate::bus::MmioCtx;
 use crate::cpu::csr::{IRQ_MEI, IRQ_MSI, IRQ_MTI, IRQ_SEI};
 use crate::devices::{DeviceError, Devices, DevicesConfig, DevicesState, FramebufferConfig};
@@ -434,11 +434,7 @@ impl Machine {
         format!(
             "pc={:#x} priv={} insn={} icount={} last trap: {}",
             c.pc,
-            match c.prv {
-                Priv::U => 'U',
-                Priv::S => 'S',
-                Priv::M => 'M',
-            },
+            c.prv.letter(),
             insn,
             c.icount,
             trap
