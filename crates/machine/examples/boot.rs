@@ -1,7 +1,7 @@
 //! Boot a Linux `Image` (and optional initramfs) on the machine, console on stdout, with no
 //! input: a smoke test of the boot path and a speed figure for a real guest.
 //!
-//! Run: `cargo run -p doppel-machine --release --example boot -- <Image> [initrd] [instructions]`
+//! Run: `cargo run -p doppel-machine --release --example boot -- <Image> [initrd] [instructions] [extra cmdline]`
 
 // Host code: reads files, prints, measures wall time.
 #![allow(clippy::disallowed_methods)]
@@ -52,7 +52,7 @@ impl Environment for Stdout {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let Some(kernel) = args.get(1) else {
-        eprintln!("usage: boot <Image> [initrd] [instructions]");
+        eprintln!("usage: boot <Image> [initrd] [instructions] [extra cmdline]");
         std::process::exit(2);
     };
     let kernel = std::fs::read(kernel).expect("read kernel");
@@ -61,7 +61,7 @@ fn main() {
     let config = MachineConfig {
         kernel,
         initrd,
-        cmdline: "console=ttyS0 earlycon=sbi panic=-1".into(),
+        cmdline: format!("console=ttyS0 earlycon=sbi panic=-1 {}", args.get(4).map_or("", String::as_str)),
         ..MachineConfig::default()
     };
     let mut m = Machine::new(config).expect("machine builds");

@@ -420,7 +420,8 @@ impl Cpu {
             | (1 << cause::ILLEGAL);
         self.mideleg = S_IRQS;
         self.mcounteren = 0xffff_ffff;
-        self.scounteren = 0;
+        // OpenSBI also opens cycle, time and instret to U-mode (the vDSO reads `time`).
+        self.scounteren = 7;
         self.menvcfg = MENVCFG_STCE;
         self.pmpcfg[0] = 0x1f; // NAPOT RWX over everything (PMP is not enforced, see module docs)
         self.pmpaddr[0] = (1 << 54) - 1;
