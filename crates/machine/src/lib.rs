@@ -5,16 +5,22 @@
 //! time derives from the exact instruction count; idle time passes by a warp the environment
 //! decides. See `docs/ARCHITECTURE.md` for how the pieces fit.
 
+pub mod boot;
 pub mod bus;
+pub mod cpu;
 pub mod devices;
 pub mod env;
 pub mod fdt;
+pub mod machine;
 pub mod persist;
 pub mod ram;
+pub mod sbi;
 
 pub use env::{
     EnvError, Environment, IdleState, InputEvent, InstructionCount, NullEnvironment, Output, Ticks,
 };
+pub use machine::{BootMode, Exit, Framebuffer, Machine, MachineConfig, MachineError};
+pub use devices::DevicesConfig;
 pub use ram::{GuestRam, PAGE_SHIFT, PAGE_SIZE};
 
 /// Frequency of the guest's timebase (`mtime`, `time`), in ticks per second of guest time.

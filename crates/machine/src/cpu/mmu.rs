@@ -1,0 +1,263 @@
+//! Sv39 translation and the TLB.
+//!
+//! The TLB caches, per page, the *RAM offset* of the page a virtual page maps to, so a hit turns a
+//! load, store or fetch into one bounds-checked slice access. There is one set per effective
+//! privilege (U, S, M), each with separate read, write and fetch arrays; the set used for data
+//! follows MPRV. Write entries are installed only for pages that are already dirty and hold no
+//! decoded code, so the fast store path needs neither a dirty mark nor an invalidation check:
+//! [`Mmu::flush_writes`] must run whenever a page's dirty bit is cleared (`Machine::take_dirty`)
+//! or a page becomes a code page (block building).
+//!
+//! Hardware updates A and D in page-table entries (Svadu behaviour).
+
+// Page-table fields are extracted by masking; the truncations are the semantics.
+#![allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+
+use super::csr::{MSTATUS_MPP, MSTATUS_MPRV, MSTATUS_MXR, MSTATUS_SUM};
+use super::{cause, Cpu, Exception, Priv};
+use crate::ram::GuestRam;
+
+pub const TLB_BITS: u32 = 8;
+pub const TLB_SIZE: usize = 1 << TLB_BITS;
+const INVALID: u64 = u64::MAX;
+
+/// One cached translation: virtual page number `tag` lives at RAM offset `off`.
+#[derive(Debug, Clone, Copy)]
+pub struct TlbEntry {
+    pub tag: u64,
+    pub off: usize,
+}
+
+const EMPTY: TlbEntry = TlbEntry { tag: INVALID, off: 0 };
+
+/// The arrays of one effective privilege level.
+#[derive(Debug, Clone)]
+pub struct TlbSet {
+    pub r: [TlbEntry; TLB_SIZE],
+    pub w: [TlbEntry; TLB_SIZE],
+    pub x: [TlbEntry; TLB_SIZE],
+}
+
+/// Kind of access being translated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Fetch,
+    Load,
+    Store,
+}
+
+impl Access {
+    fn page_fault(self, va: u64) -> Exception {
+        let c = match self {
+            Access::Fetch => cause::INSN_PAGE,
+            Access::Load => cause::LOAD_PAGE,
+            Access::Store => cause::STORE_PAGE,
+        };
+        Exception { cause: c, tval: va }
+    }
+    pub fn access_fault(self, va: u64) -> Exception {
+        let c = match self {
+            Access::Fetch => cause::INSN_ACCESS,
+            Access::Load => cause::LOAD_ACCESS,
+            Access::Store => cause::STORE_ACCESS,
+        };
+        Exception { cause: c, tval: va }
+    }
+}
+
+/// The TLB.
+#[derive(Debug)]
+pub struct Mmu {
+    pub sets: Box<[TlbSet; 4]>,
+    /// Set used for loads and stores (follows MPRV).
+    pub data: usize,
+    /// Set used for fetches.
+    pub fetch: usize,
+}
+
+#[inline]
+pub fn tlb_index(va: u64) -> usize {
+    ((va >> 12) as usize) & (TLB_SIZE - 1)
+}
+
+impl Mmu {
+    pub fn new() -> Mmu {
+        let set = TlbSet { r: [EMPTY; TLB_SIZE], w: [EMPTY; TLB_SIZE], x: [EMPTY; TLB_SIZE] };
+        Mmu { sets: Box::new([set.clone(), set.clone(), set.clone(), set]), data: 3, fetch: 3 }
+    }
+
+    pub fn flush(&mut self) {
+        for s in self.sets.iter_mut() {
+            s.r.fill(EMPTY);
+            s.w.fill(EMPTY);
+            s.x.fill(EMPTY);
+        }
+    }
+
+    pub fn flush_writes(&mut self) {
+        for s in self.sets.iter_mut() {
+            s.w.fill(EMPTY);
+        }
+    }
+
+    /// Select the sets for privilege `prv` under `mstatus`.
+    pub fn set_priv(&mut self, prv: Priv, mstatus: u64) {
+        self.fetch = prv as usize;
+        self.data = if prv == Priv::M && mstatus & MSTATUS_MPRV != 0 {
+            ((mstatus & MSTATUS_MPP) >> 11) as usize
+        } else {
+            prv as usize
+        };
+    }
+
+    pub fn install(&mut self, acc: Access, va: u64, page_off: usize) {
+        let set = &mut self.sets[self.data_or_fetch(acc)];
+        let e = TlbEntry { tag: va >> 12, off: page_off };
+        let i = tlb_index(va);
+        match acc {
+            Access::Fetch => set.x[i] = e,
+            Access::Load => set.r[i] = e,
+            Access::Store => set.w[i] = e,
+        }
+    }
+
+    fn data_or_fetch(&self, acc: Access) -> usize {
+        if acc == Access::Fetch {
+            self.fetch
+        } else {
+            self.data
+        }
+    }
+}
+
+impl Default for Mmu {
+    fn default() -> Self {
+        Mmu::new()
+    }
+}
+
+const PTE_V: u64 = 1;
+const PTE_R: u64 = 2;
+const PTE_W: u64 = 4;
+const PTE_X: u64 = 8;
+const PTE_U: u64 = 16;
+const PTE_A: u64 = 64;
+const PTE_D: u64 = 128;
+const PPN_MASK: u64 = (1 << 44) - 1;
+
+impl Cpu {
+    /// Effective privilege of an access.
+    fn access_priv(&self, acc: Access) -> Priv {
+        if acc != Access::Fetch && self.prv == Priv::M && self.mstatus & MSTATUS_MPRV != 0 {
+            match (self.mstatus & MSTATUS_MPP) >> 11 {
+                0 => Priv::U,
+                1 => Priv::S,
+                _ => Priv::M,
+            }
+        } else {
+            self.prv
+        }
+    }
+
+    /// Translate `va` for `acc`, walking the page table (and updating A/D bits) when needed.
+    pub(crate) fn translate(&mut self, va: u64, acc: Access, ram: &mut GuestRam) -> Result<u64, Exception> {
+        let prv = self.access_priv(acc);
+        if prv == Priv::M || self.satp >> 60 == 0 {
+            return Ok(va);
+        }
+        self.walk(va, acc, prv, ram).map_err(|e| e.unwrap_or_else(|| acc.page_fault(va)))
+    }
+
+    /// Translate without side effects (no A/D updates, no faults); for diagnostics.
+    pub(crate) fn peek_translate(&self, va: u64, ram: &GuestRam) -> Option<u64> {
+        if self.prv == Priv::M || self.satp >> 60 == 0 {
+            return Some(va);
+        }
+        self.walk_peek(va, ram)
+    }
+
+    fn walk_peek(&self, va: u64, ram: &GuestRam) -> Option<u64> {
+        let mut a = (self.satp & PPN_MASK) << 12;
+        let mut level = 2u32;
+        loop {
+            let vpn = (va >> (12 + 9 * level)) & 0x1ff;
+            let mut b = [0u8; 8];
+            ram.read(a + vpn * 8, &mut b)?;
+            let pte = u64::from_le_bytes(b);
+            if pte & PTE_V == 0 {
+                return None;
+            }
+            if pte & (PTE_R | PTE_X) == 0 {
+                level = level.checked_sub(1)?;
+                a = ((pte >> 10) & PPN_MASK) << 12;
+                continue;
+            }
+            let mask = (1u64 << (12 + 9 * level)) - 1;
+            return Some(((((pte >> 10) & PPN_MASK) << 12) & !mask) | (va & mask));
+        }
+    }
+
+    /// The Sv39 walk. `Err(None)` is a page fault, `Err(Some(e))` another exception.
+    fn walk(&mut self, va: u64, acc: Access, prv: Priv, ram: &mut GuestRam) -> Result<u64, Option<Exception>> {
+        // Bits 63..39 must all equal bit 38.
+        if ((((va << 25) as i64) >> 25) as u64) != va {
+            return Err(None);
+        }
+        let mut a = (self.satp & PPN_MASK) << 12;
+        let mut level = 2u32;
+        loop {
+            let vpn = (va >> (12 + 9 * level)) & 0x1ff;
+            let pte_addr = a + vpn * 8;
+            let Some(off) = ram.offset_of(pte_addr, 8) else {
+                return Err(Some(acc.access_fault(va)));
+            };
+            let pte = read_u64(ram.as_slice(), off);
+            if pte & PTE_V == 0 || (pte & PTE_R == 0 && pte & PTE_W != 0) || pte >> 54 != 0 {
+                return Err(None);
+            }
+            if pte & (PTE_R | PTE_X) == 0 {
+                if level == 0 {
+                    return Err(None);
+                }
+                level -= 1;
+                a = ((pte >> 10) & PPN_MASK) << 12;
+                continue;
+            }
+            // Leaf: permissions.
+            let user = pte & PTE_U != 0;
+            match prv {
+                Priv::U if !user => return Err(None),
+                Priv::S if user && (acc == Access::Fetch || self.mstatus & MSTATUS_SUM == 0) => return Err(None),
+                _ => {}
+            }
+            let allowed = match acc {
+                Access::Fetch => pte & PTE_X != 0,
+                Access::Load => pte & PTE_R != 0 || (pte & PTE_X != 0 && self.mstatus & MSTATUS_MXR != 0),
+                Access::Store => pte & PTE_W != 0,
+            };
+            if !allowed {
+                return Err(None);
+            }
+            let ppn = (pte >> 10) & PPN_MASK;
+            if level > 0 && ppn & ((1 << (9 * level)) - 1) != 0 {
+                return Err(None); // misaligned superpage
+            }
+            let need = PTE_A | if acc == Access::Store { PTE_D } else { 0 };
+            if pte & need != need {
+                let new = pte | need;
+                ram.as_mut_slice()[off..off + 8].copy_from_slice(&new.to_le_bytes());
+                ram.mark_dirty(off);
+            }
+            let mask = (1u64 << (12 + 9 * level)) - 1;
+            return Ok(((ppn << 12) & !mask) | (va & mask));
+        }
+    }
+}
+
+/// Little-endian u64 at `off` (the caller checked the bounds).
+#[inline]
+pub fn read_u64(s: &[u8], off: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&s[off..off + 8]);
+    u64::from_le_bytes(b)
+}

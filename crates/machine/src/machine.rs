@@ -1,0 +1,435 @@
+//! The machine: one hart, RAM, the platform devices, and the run loop that ties them to an
+//! [`Environment`].
+//!
+//! # The run loop
+//!
+//! [`Machine::run`] advances in *slices*. At the start of each slice it polls the environment
+//! (applying each event at the current instruction count), refreshes the interrupt lines, and
+//! picks the slice end: the earliest of `until`, [`Environment::next_event_at`] and the exact
+//! instruction count at which a timer comparator (`mtimecmp`, `stimecmp`) is reached. Blocks are
+//! truncated to the remaining budget, so every slice ends at exactly its instruction count no
+//! matter how the blocks formed. MMIO accesses and SBI calls end their block; the loop then
+//! re-reads the device interrupt lines and the timer deadline. A hart in WFI with nothing
+//! pending asks the environment to idle and adds the returned ticks as warp.
+
+use crate::boot::{self, BootError, FbLayout};
+use crate::bus::{Bus, MachineRequest, RAM_BASE};
+use crate::cpu::{BlockExit, Cpu, Priv};
+use crate::bus::MmioCtx;
+use crate::cpu::csr::{IRQ_MEI, IRQ_MSI, IRQ_MTI, IRQ_SEI};
+use crate::devices::{DeviceError, Devices, DevicesConfig, FramebufferConfig};
+use crate::env::{EnvError, Environment, IdleState, InputEvent, InstructionCount, Ticks};
+use crate::persist::{self, Persist};
+use crate::ram::{GuestRam, PAGE_SIZE};
+use crate::sbi::{self, SbiRequest};
+
+/// How the machine starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BootMode {
+    /// A Linux `Image` entered in S-mode, with the host SBI (`sbi.rs`) standing in for OpenSBI.
+    #[default]
+    Linux,
+    /// A raw binary or ELF loaded at `RAM_BASE` and entered in M-mode (ISA tests).
+    BareMetal,
+}
+
+/// Everything a machine is built from.
+#[derive(Debug)]
+pub struct MachineConfig {
+    /// Bytes of RAM (a multiple of 4 KiB). Default 256 MiB.
+    pub ram_size: usize,
+    /// A RISC-V Linux `Image`, or for [`BootMode::BareMetal`] a raw binary or ELF.
+    pub kernel: Vec<u8>,
+    pub initrd: Option<Vec<u8>>,
+    pub cmdline: String,
+    /// Framebuffer size in pixels (`x8r8g8b8`), carved from the top of RAM. Default 640x480.
+    pub framebuffer: Option<(u32, u32)>,
+    /// Instructions per timer tick (the timebase is [`crate::TIMEBASE_HZ`]). Default 10.
+    pub instructions_per_tick: u64,
+    pub devices: DevicesConfig,
+    pub boot: BootMode,
+}
+
+impl Default for MachineConfig {
+    fn default() -> Self {
+        MachineConfig {
+            ram_size: 256 << 20,
+            kernel: Vec::new(),
+            initrd: None,
+            cmdline: String::from("console=ttyS0"),
+            framebuffer: Some((640, 480)),
+            instructions_per_tick: 10,
+            devices: DevicesConfig::default(),
+            boot: BootMode::Linux,
+        }
+    }
+}
+
+/// Why a machine could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum MachineError {
+    #[error("RAM size {size} is not a non-zero multiple of 4096 bytes no larger than 64 GiB")]
+    RamSize { size: usize },
+    #[error("instructions_per_tick must be at least 1")]
+    ZeroIpt,
+    #[error("cannot load the boot images")]
+    Boot(#[from] BootError),
+    #[error("cannot build the devices")]
+    Devices(#[from] DeviceError),
+}
+
+/// Why [`Machine::run`] returned.
+#[derive(Debug)]
+pub enum Exit {
+    /// Reached `until`.
+    Limit,
+    /// The guest powered off with this code (0 = success).
+    PowerOff(u32),
+    /// The guest asked for a reset.
+    Reset,
+    /// The environment cannot go on.
+    Environment(EnvError),
+}
+
+/// A view of the framebuffer in guest RAM.
+#[derive(Debug, Clone, Copy)]
+pub struct Framebuffer<'a> {
+    pub width: u32,
+    pub height: u32,
+    /// Bytes per row.
+    pub stride: u32,
+    /// `stride * height` bytes, 4 per pixel, `x8r8g8b8` little-endian (B, G, R, X in memory).
+    pub pixels: &'a [u8],
+}
+
+/// The whole machine.
+pub struct Machine {
+    pub cpu: Cpu,
+    pub bus: Bus,
+    fb: Option<FbLayout>,
+}
+
+impl std::fmt::Debug for Machine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Machine").field("cpu", &self.cpu).field("fb", &self.fb).finish_non_exhaustive()
+    }
+}
+
+impl Machine {
+    /// Build a machine and load its images.
+    pub fn new(config: MachineConfig) -> Result<Machine, MachineError> {
+        let size = config.ram_size;
+        if size == 0 || !size.is_multiple_of(PAGE_SIZE) || size > (64 << 30) {
+            return Err(MachineError::RamSize { size });
+        }
+        if config.instructions_per_tick == 0 {
+            return Err(MachineError::ZeroIpt);
+        }
+        let mut devices_config = config.devices;
+        if config.boot == BootMode::Linux {
+            devices_config.framebuffer =
+                config.framebuffer.map(|(width, height)| FramebufferConfig { width, height });
+        }
+        let devices = Devices::new(devices_config)?;
+        let mut ram = GuestRam::new(RAM_BASE, size);
+        let mut cpu = Cpu::new(RAM_BASE, config.instructions_per_tick);
+        let fb;
+        match config.boot {
+            BootMode::BareMetal => {
+                fb = None;
+                cpu.pc = boot::load_bare_metal(&config.kernel, &mut ram)?;
+            }
+            BootMode::Linux => {
+                fb = boot::fb_layout(size as u64, config.framebuffer)?;
+                let initrd_len = config.initrd.as_ref().map(Vec::len);
+                let layout = boot::plan_linux(&config.kernel, initrd_len, size as u64, fb)?;
+                let dtb = build_dtb(&config.cmdline, size as u64, &layout, fb);
+                if dtb.len() as u64 > boot::DTB_SLOT {
+                    return Err(BootError::DtbTooLarge { size: dtb.len() }.into());
+                }
+                // The plan checked that each piece lies inside RAM.
+                ram.write(layout.kernel_load, &config.kernel);
+                ram.write(layout.dtb_addr, &dtb);
+                if let (Some((start, _)), Some(initrd)) = (layout.initrd, &config.initrd) {
+                    ram.write(start, initrd);
+                }
+                cpu.setup_for_supervisor(layout.kernel_load, 0, layout.dtb_addr);
+            }
+        }
+        // Loading is not guest activity.
+        ram.take_dirty();
+        let bus = Bus::new(ram, devices);
+        Ok(Machine { cpu, bus, fb })
+    }
+
+    /// Instructions retired (steps taken) since reset.
+    pub fn icount(&self) -> InstructionCount {
+        self.cpu.icount
+    }
+
+    /// Guest time in ticks.
+    pub fn now(&self) -> Ticks {
+        self.cpu.now()
+    }
+
+    pub fn ram(&self) -> &GuestRam {
+        &self.bus.ram
+    }
+
+    /// RAM, writable. Writes through [`GuestRam::write`] keep dirty and code tracking right.
+    pub fn ram_mut(&mut self) -> &mut GuestRam {
+        &mut self.bus.ram
+    }
+
+    /// Run until instruction count `until`, a power-off or reset, or an environment error.
+    pub fn run(&mut self, env: &mut dyn Environment, until: InstructionCount) -> Exit {
+        loop {
+            if self.cpu.icount >= until {
+                return Exit::Limit;
+            }
+            let icount = self.cpu.icount;
+            loop {
+                match env.poll(icount) {
+                    Ok(Some(ev)) => self.apply_event(ev, env),
+                    Ok(None) => break,
+                    Err(e) => return Exit::Environment(e),
+                }
+            }
+            self.refresh_irqs();
+            let mut end = until;
+            if let Some(n) = env.next_event_at() {
+                if n > icount {
+                    end = end.min(n);
+                }
+            }
+            if let Some(t) = self.timer_deadline() {
+                end = end.min(t);
+            }
+            while self.cpu.icount < end {
+                let budget = end - self.cpu.icount;
+                match self.cpu.run_block(&mut self.bus, env, budget) {
+                    BlockExit::Ran => {}
+                    BlockExit::Resync => {
+                        if let Some(exit) = self.take_request() {
+                            return exit;
+                        }
+                        self.refresh_irqs();
+                        if let Some(t) = self.timer_deadline() {
+                            end = end.min(t);
+                        }
+                    }
+                    BlockExit::Sbi => {
+                        match sbi::handle(&mut self.cpu, &mut self.bus.ram, env) {
+                            Some(SbiRequest::PowerOff(code)) => return Exit::PowerOff(code),
+                            Some(SbiRequest::Reset) => return Exit::Reset,
+                            None => {}
+                        }
+                        if let Some(t) = self.timer_deadline() {
+                            end = end.min(t);
+                        }
+                    }
+                    BlockExit::Wfi => break,
+                }
+            }
+            if self.cpu.wfi {
+                if let Err(e) = self.idle(env) {
+                    return Exit::Environment(e);
+                }
+            }
+        }
+    }
+
+    /// The hart waits in WFI: wake it if something is pending, else let the environment decide
+    /// how much guest time passes.
+    fn idle(&mut self, env: &mut dyn Environment) -> Result<(), EnvError> {
+        self.refresh_irqs();
+        if self.cpu.wake_pending() {
+            self.cpu.wfi = false;
+            return Ok(());
+        }
+        let now = self.cpu.now();
+        let deadline = self.next_timer_tick();
+        let ticks = env.idle(IdleState { icount: self.cpu.icount, now, deadline })?;
+        let ticks = match deadline {
+            Some(d) => ticks.min(d.saturating_sub(now)),
+            None => ticks,
+        };
+        self.cpu.warp += ticks;
+        Ok(())
+    }
+
+    /// Apply an input event from the environment.
+    fn apply_event(&mut self, ev: InputEvent, env: &mut dyn Environment) {
+        let mut ctx = MmioCtx { icount: self.cpu.icount, now: self.cpu.now(), env };
+        self.bus.devices.inject(ev, &mut self.bus.ram, &mut ctx);
+    }
+
+    fn take_request(&mut self) -> Option<Exit> {
+        match std::mem::take(&mut self.bus.request) {
+            MachineRequest::None => None,
+            MachineRequest::PowerOff(code) => Some(Exit::PowerOff(code)),
+            MachineRequest::Reset => Some(Exit::Reset),
+        }
+    }
+
+    /// Interrupt lines driven by devices, at the current time.
+    fn device_lines(&self) -> u64 {
+        let irq = self.bus.devices.interrupts();
+        let mut lines = 0;
+        if irq.msip {
+            lines |= IRQ_MSI;
+        }
+        if irq.meip {
+            lines |= IRQ_MEI;
+        }
+        if irq.seip {
+            lines |= IRQ_SEI;
+        }
+        if self.cpu.now() >= self.bus.devices.mtimecmp() {
+            lines |= IRQ_MTI;
+        }
+        lines
+    }
+
+    /// `mtimecmp` of the CLINT, when armed.
+    fn mtimecmp(&self) -> Option<Ticks> {
+        let t = self.bus.devices.mtimecmp();
+        (t != u64::MAX).then_some(t)
+    }
+
+    fn refresh_irqs(&mut self) {
+        let lines = self.device_lines();
+        self.cpu.set_ext_irq(lines);
+    }
+
+    /// The next tick at which a timer comparator not yet reached fires.
+    fn next_timer_tick(&self) -> Option<Ticks> {
+        let now = self.cpu.now();
+        [self.mtimecmp(), self.cpu.stimecmp_deadline()].into_iter().flatten().filter(|&t| t > now).min()
+    }
+
+    /// The instruction count at which the next timer comparator is reached.
+    fn timer_deadline(&self) -> Option<InstructionCount> {
+        self.next_timer_tick().map(|t| self.cpu.icount_at_tick(t))
+    }
+
+    /// blake3 over the hart, RAM and device states.
+    pub fn state_hash(&self) -> [u8; 32] {
+        let mut h = blake3::Hasher::new();
+        h.update(&persist::encode(&self.cpu.save()));
+        h.update(self.bus.ram.as_slice());
+        h.update(&persist::encode(&self.bus.devices.save()));
+        *h.finalize().as_bytes()
+    }
+
+    /// Pages dirtied since the last call (bitmap, see [`GuestRam::take_dirty`]); the TLB's write
+    /// entries are dropped so the next store to each page marks it again.
+    pub fn take_dirty(&mut self) -> Vec<u64> {
+        self.cpu.flush_write_entries();
+        self.bus.ram.take_dirty()
+    }
+
+    /// The framebuffer, if configured.
+    pub fn framebuffer(&self) -> Option<Framebuffer<'_>> {
+        let fb = self.fb?;
+        let off = self.bus.ram.offset_of(fb.addr, usize::try_from(fb.size).ok()?)?;
+        let len = usize::try_from(u64::from(fb.stride) * u64::from(fb.height)).ok()?;
+        Some(Framebuffer {
+            width: fb.width,
+            height: fb.height,
+            stride: fb.stride,
+            pixels: &self.bus.ram.as_slice()[off..off + len],
+        })
+    }
+
+    /// Where the hart is, for error messages: pc, privilege, instruction, last trap.
+    pub fn location(&self) -> String {
+        let c = &self.cpu;
+        let insn = match c.peek_insn(&self.bus.ram) {
+            Some(w) if w <= 0xffff => format!("{w:#06x}"),
+            Some(w) => format!("{w:#010x}"),
+            None => "<unreadable>".to_string(),
+        };
+        let trap = match c.last_trap {
+            Some(t) => format!(
+                "{} {} at pc={:#x} tval={:#x} (icount {})",
+                if t.interrupt { "interrupt" } else { "exception" },
+                t.cause,
+                t.epc,
+                t.tval,
+                t.icount
+            ),
+            None => "none".to_string(),
+        };
+        format!(
+            "pc={:#x} priv={} insn={} icount={} last trap: {}",
+            c.pc,
+            match c.prv {
+                Priv::U => 'U',
+                Priv::S => 'S',
+                Priv::M => 'M',
+            },
+            insn,
+            c.icount,
+            trap
+        )
+    }
+}
+
+/// The device tree for a Linux boot. Minimal until the platform's `fdt` module lands: memory,
+/// the hart, chosen (bootargs, initrd), and the framebuffer.
+fn build_dtb(cmdline: &str, ram_size: u64, layout: &boot::LinuxLayout, fb: Option<FbLayout>) -> Vec<u8> {
+    let build = || -> Result<Vec<u8>, vm_fdt::Error> {
+        let mut f = vm_fdt::FdtWriter::new()?;
+        let root = f.begin_node("")?;
+        f.property_u32("#address-cells", 2)?;
+        f.property_u32("#size-cells", 2)?;
+        f.property_string("compatible", "riscv-virtio")?;
+        f.property_string("model", "doppel")?;
+        let chosen = f.begin_node("chosen")?;
+        f.property_string("bootargs", cmdline)?;
+        if let Some((s, e)) = layout.initrd {
+            f.property_u64("linux,initrd-start", s)?;
+            f.property_u64("linux,initrd-end", e)?;
+        }
+        f.end_node(chosen)?;
+        let mem = f.begin_node(&format!("memory@{RAM_BASE:x}"))?;
+        f.property_string("device_type", "memory")?;
+        let usable = fb.map_or(ram_size, |fb| fb.addr - RAM_BASE);
+        f.property_array_u64("reg", &[RAM_BASE, usable])?;
+        f.end_node(mem)?;
+        let cpus = f.begin_node("cpus")?;
+        f.property_u32("#address-cells", 1)?;
+        f.property_u32("#size-cells", 0)?;
+        f.property_u32("timebase-frequency", u32::try_from(crate::TIMEBASE_HZ).unwrap_or(u32::MAX))?;
+        let cpu = f.begin_node("cpu@0")?;
+        f.property_string("device_type", "cpu")?;
+        f.property_string("compatible", "riscv")?;
+        f.property_u32("reg", 0)?;
+        f.property_string("status", "okay")?;
+        f.property_string("riscv,isa", "rv64imafdc_zicsr_zifencei_sstc")?;
+        f.property_string("mmu-type", "riscv,sv39")?;
+        let intc = f.begin_node("interrupt-controller")?;
+        f.property_u32("#interrupt-cells", 1)?;
+        f.property_null("interrupt-controller")?;
+        f.property_string("compatible", "riscv,cpu-intc")?;
+        f.property_u32("phandle", 1)?;
+        f.end_node(intc)?;
+        f.end_node(cpu)?;
+        f.end_node(cpus)?;
+        if let Some(fb) = fb {
+            let n = f.begin_node(&format!("framebuffer@{:x}", fb.addr))?;
+            f.property_string("compatible", "simple-framebuffer")?;
+            f.property_array_u64("reg", &[fb.addr, fb.size])?;
+            f.property_u32("width", fb.width)?;
+            f.property_u32("height", fb.height)?;
+            f.property_u32("stride", fb.stride)?;
+            f.property_string("format", "x8r8g8b8")?;
+            f.end_node(n)?;
+        }
+        f.end_node(root)?;
+        f.finish()
+    };
+    // Building from these fixed, valid names and values cannot fail.
+    build().unwrap_or_default()
+}
