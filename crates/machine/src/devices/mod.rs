@@ -172,6 +172,19 @@ impl Devices {
         }
     }
 
+    /// Machine reset (the guest asked through the syscon or SBI): every register back to its
+    /// power-on value, buffered input dropped; what the guest wrote to the disk stays (the
+    /// overlay is the disk, not device state).
+    pub fn reset(&mut self) {
+        self.clint = clint::Clint::default();
+        self.plic = plic::Plic::default();
+        self.uart = uart::Uart::default();
+        for v in &mut self.virtio {
+            v.reset();
+        }
+        self.update_irqs();
+    }
+
     /// The occupied virtio slots, for the device tree.
     pub fn virtio_slots(&self) -> Vec<VirtioSlot> {
         self.virtio

@@ -131,7 +131,8 @@ impl VirtioMmio {
         self.status & STATUS_DRIVER_OK != 0 && self.status & STATUS_DEVICE_NEEDS_RESET == 0
     }
 
-    fn reset(&mut self) {
+    /// Device reset, as by a write of 0 to `Status`.
+    pub fn reset(&mut self) {
         self.device_features_sel = 0;
         self.driver_features = 0;
         self.driver_features_sel = 0;
