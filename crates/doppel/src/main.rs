@@ -2,6 +2,8 @@
 
 use clap::{Parser, Subcommand};
 
+mod vm;
+
 /// doppel: a virtual-desktop cloud on a deterministic RISC-V machine.
 ///
 /// Exit codes: 0 success; 1 error (the message says what and where); 2 bad command line;
@@ -19,6 +21,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run virtual machines.
+    #[command(subcommand)]
+    Vm(vm::VmCommand),
     /// Print the virtual platform's memory map and timebase.
     Platform,
 }
@@ -29,10 +34,19 @@ fn main() -> std::process::ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log))
         .with_writer(std::io::stderr)
         .init();
-    match cli.command {
+    let result = match cli.command {
+        Command::Vm(command) => vm::main(command),
         Command::Platform => {
             print_platform();
-            std::process::ExitCode::SUCCESS
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            // The whole chain, once: "what failed: because: because".
+            eprintln!("doppel: {error:#}");
+            std::process::ExitCode::FAILURE
         }
     }
 }

@@ -37,16 +37,31 @@ pub struct FileDisk {
 impl FileDisk {
     /// Open `path` read-only. Its size in whole 512-byte sectors is what the guest sees.
     pub fn open(path: &Path) -> Result<FileDisk, DiskOpenError> {
-        let file = File::open(path).map_err(|source| DiskOpenError::Open { path: path.to_path_buf(), source })?;
-        let meta = file.metadata().map_err(|source| DiskOpenError::Open { path: path.to_path_buf(), source })?;
+        let file = File::open(path).map_err(|source| DiskOpenError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let meta = file.metadata().map_err(|source| DiskOpenError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
         if !meta.is_file() {
-            return Err(DiskOpenError::NotAFile { path: path.to_path_buf() });
+            return Err(DiskOpenError::NotAFile {
+                path: path.to_path_buf(),
+            });
         }
         let len = meta.len();
         if len < 512 {
-            return Err(DiskOpenError::TooSmall { path: path.to_path_buf(), len });
+            return Err(DiskOpenError::TooSmall {
+                path: path.to_path_buf(),
+                len,
+            });
         }
-        Ok(FileDisk { file, path: path.to_path_buf(), len })
+        Ok(FileDisk {
+            file,
+            path: path.to_path_buf(),
+            len,
+        })
     }
 
     /// Where the image lives.
@@ -61,13 +76,24 @@ impl DiskBase for FileDisk {
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), DiskError> {
-        if offset.checked_add(buf.len() as u64).is_none_or(|end| end > self.len) {
-            return Err(DiskError::OutOfRange { offset, len: buf.len(), size: self.len });
+        if offset
+            .checked_add(buf.len() as u64)
+            .is_none_or(|end| end > self.len)
+        {
+            return Err(DiskError::OutOfRange {
+                offset,
+                len: buf.len(),
+                size: self.len,
+            });
         }
         // A file that shrank under us fails here with UnexpectedEof rather than reading zeros.
         self.file
             .read_exact_at(buf, offset)
-            .map_err(|source| DiskError::Io { offset, len: buf.len(), source })
+            .map_err(|source| DiskError::Io {
+                offset,
+                len: buf.len(),
+                source,
+            })
     }
 }
 
@@ -80,7 +106,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("doppel-disk-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(name);
-        std::fs::File::create(&path).unwrap().write_all(bytes).unwrap();
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(bytes)
+            .unwrap();
         path
     }
 
@@ -93,8 +122,14 @@ mod tests {
         let mut buf = [0u8; 100];
         d.read_at(1000, &mut buf).unwrap();
         assert_eq!(buf[..], data[1000..1100]);
-        assert!(matches!(d.read_at(4000, &mut buf), Err(DiskError::OutOfRange { offset: 4000, .. })));
-        assert!(matches!(d.read_at(u64::MAX, &mut buf), Err(DiskError::OutOfRange { .. })));
+        assert!(matches!(
+            d.read_at(4000, &mut buf),
+            Err(DiskError::OutOfRange { offset: 4000, .. })
+        ));
+        assert!(matches!(
+            d.read_at(u64::MAX, &mut buf),
+            Err(DiskError::OutOfRange { .. })
+        ));
         std::fs::remove_file(&path).unwrap();
     }
 
@@ -103,7 +138,11 @@ mod tests {
         use doppel_machine::devices::{Devices, DevicesConfig};
         let path = temp("dev.img", &[9u8; 8192]);
         let d = FileDisk::open(&path).unwrap();
-        let devices = Devices::new(DevicesConfig { disk: Some(Box::new(d)), ..Default::default() }).unwrap();
+        let devices = Devices::new(DevicesConfig {
+            disk: Some(Box::new(d)),
+            ..Default::default()
+        })
+        .unwrap();
         assert_eq!(devices.block().unwrap().capacity(), 16);
         std::fs::remove_file(&path).unwrap();
     }
@@ -117,7 +156,10 @@ mod tests {
         let e = FileDisk::open(&std::env::temp_dir()).unwrap_err();
         assert!(matches!(e, DiskOpenError::NotAFile { .. }), "{e}");
         let small = temp("small.img", &[0; 100]);
-        assert!(matches!(FileDisk::open(&small), Err(DiskOpenError::TooSmall { len: 100, .. })));
+        assert!(matches!(
+            FileDisk::open(&small),
+            Err(DiskOpenError::TooSmall { len: 100, .. })
+        ));
         std::fs::remove_file(&small).unwrap();
     }
 }

@@ -1,0 +1,222 @@
+//! `doppel vm …`: run a guest on this terminal.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use doppel_host::images::read_image;
+use doppel_host::live::LiveEnvironment;
+use doppel_host::terminal::{self, RawMode, StdoutSink};
+use doppel_machine::devices::DevicesConfig;
+use doppel_machine::machine::{BootMode, Exit, Machine, MachineConfig};
+
+#[derive(Subcommand, Debug)]
+pub enum VmCommand {
+    /// Boot a guest with its serial console on this terminal (Ctrl-A x quits).
+    ///
+    /// Examples:
+    ///   doppel vm run --kernel Image --initrd initramfs.cpio
+    ///   doppel vm run --kernel Image --initrd initramfs.cpio --append "console=ttyS0 doppel.run=cpuloop"
+    ///   doppel vm run --kernel Image --disk disk.img --memory 512M --fb 1024x768
+    ///
+    /// Exit status: the guest's power-off code (0 when it powers off cleanly or you quit with
+    /// Ctrl-A x), 3 when --max-instructions stops it, 1 on an error.
+    #[command(verbatim_doc_comment)]
+    Run(RunArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Linux kernel `Image` (or, with --bare-metal, a raw binary or ELF).
+    #[arg(long, value_name = "PATH")]
+    kernel: PathBuf,
+    /// Initramfs (a cpio archive, optionally compressed as the kernel supports).
+    #[arg(long, value_name = "PATH")]
+    initrd: Option<PathBuf>,
+    /// Raw disk image for the virtio block device. Never modified: guest writes go to a
+    /// copy-on-write overlay held in memory.
+    #[arg(long, value_name = "PATH")]
+    disk: Option<PathBuf>,
+    /// Kernel command line.
+    #[arg(long, default_value = "console=ttyS0", value_name = "CMDLINE")]
+    append: String,
+    /// Guest RAM, in bytes or with a K/M/G suffix.
+    #[arg(long, default_value = "256M", value_parser = parse_size)]
+    memory: usize,
+    /// Framebuffer size WIDTHxHEIGHT, or `none`.
+    #[arg(long, default_value = "640x480", value_parser = parse_fb)]
+    fb: Fb,
+    /// Stop after this many guest instructions (exit status 3, with where the guest was).
+    #[arg(long, value_name = "N")]
+    max_instructions: Option<u64>,
+    /// Guest instructions per 100 ns timer tick: the guest's nominal speed (10 = 100 MIPS).
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    instructions_per_tick: u64,
+    /// Boot in M-mode at the start of RAM (ISA tests, firmware) instead of Linux's S-mode entry.
+    #[arg(long)]
+    bare_metal: bool,
+    /// Print instructions executed, wall time and guest MIPS on exit.
+    #[arg(long)]
+    stats: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Fb(Option<(u32, u32)>);
+
+fn parse_fb(s: &str) -> Result<Fb, String> {
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(Fb(None));
+    }
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("`{s}`: expected WIDTHxHEIGHT or none"))?;
+    let parse = |v: &str| {
+        v.parse::<u32>()
+            .map_err(|_| format!("`{s}`: `{v}` is not a number"))
+    };
+    Ok(Fb(Some((parse(w)?, parse(h)?))))
+}
+
+/// `256M`, `1G`, `65536`, `512K` → bytes.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let (digits, shift) = match s.trim().to_ascii_uppercase().as_str() {
+        t if t.ends_with("G") || t.ends_with("GIB") => (
+            t.trim_end_matches("IB").trim_end_matches('G').to_string(),
+            30,
+        ),
+        t if t.ends_with("M") || t.ends_with("MIB") => (
+            t.trim_end_matches("IB").trim_end_matches('M').to_string(),
+            20,
+        ),
+        t if t.ends_with("K") || t.ends_with("KIB") => (
+            t.trim_end_matches("IB").trim_end_matches('K').to_string(),
+            10,
+        ),
+        t => (t.to_string(), 0),
+    };
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (e.g. 256M, 1G)"))?;
+    n.checked_shl(shift)
+        .filter(|v| v >> shift == n)
+        .ok_or_else(|| format!("`{s}` is too large"))
+}
+
+pub fn main(command: VmCommand) -> Result<ExitCode> {
+    match command {
+        VmCommand::Run(args) => run(args),
+    }
+}
+
+/// Instructions per slice between polls of the environment: ~1 ms of guest time at 100 MIPS,
+/// short enough that typing feels immediate.
+const SLICE: u64 = 100_000;
+
+fn run(args: RunArgs) -> Result<ExitCode> {
+    const IMAGE_LIMIT: u64 = 1 << 30;
+    let kernel = read_image("kernel", &args.kernel, IMAGE_LIMIT)?;
+    let initrd = args
+        .initrd
+        .as_deref()
+        .map(|p| read_image("initramfs", p, IMAGE_LIMIT))
+        .transpose()?;
+    let disk = match &args.disk {
+        Some(path) => Some(Box::new(doppel_host::disk::FileDisk::open(path)?) as _),
+        None => None,
+    };
+    let config = MachineConfig {
+        ram_size: args.memory,
+        kernel,
+        initrd,
+        cmdline: args.append.clone(),
+        framebuffer: args.fb.0,
+        instructions_per_tick: args.instructions_per_tick,
+        devices: DevicesConfig {
+            disk,
+            ..DevicesConfig::default()
+        },
+        boot: if args.bare_metal {
+            BootMode::BareMetal
+        } else {
+            BootMode::Linux
+        },
+    };
+    let mut machine = Machine::new(config).context("cannot build the machine")?;
+
+    let (mut env, input) = LiveEnvironment::new(Box::new(StdoutSink::default()));
+    let raw = RawMode::enable();
+    terminal::spawn_stdin_reader(input).context("cannot read the terminal")?;
+
+    let started = Instant::now();
+    let limit = args.max_instructions.unwrap_or(u64::MAX);
+    let exit = loop {
+        let until = machine.icount().saturating_add(SLICE).min(limit);
+        match machine.run(&mut env, until) {
+            Exit::Limit if machine.icount() >= limit => break None,
+            Exit::Limit => continue,
+            other => break Some(other),
+        }
+    };
+    drop(raw);
+    let elapsed = started.elapsed();
+    if args.stats {
+        let n = machine.icount();
+        eprintln!(
+            "\ndoppel: {n} instructions in {:.3} s ({:.1} MIPS), guest time {:.3} s",
+            elapsed.as_secs_f64(),
+            n as f64 / elapsed.as_secs_f64() / 1e6,
+            machine.now() as f64 / doppel_machine::TIMEBASE_HZ as f64
+        );
+    }
+    Ok(match exit {
+        None => {
+            eprintln!(
+                "\ndoppel: stopped after {limit} instructions (--max-instructions) at {}",
+                machine.location()
+            );
+            ExitCode::from(3)
+        }
+        Some(Exit::PowerOff(0)) => ExitCode::SUCCESS,
+        Some(Exit::PowerOff(code)) => {
+            eprintln!("\ndoppel: guest powered off with code {code}");
+            ExitCode::from(u8::try_from(code).unwrap_or(1).max(1))
+        }
+        Some(Exit::Reset) => {
+            eprintln!(
+                "\ndoppel: the guest asked for a reboot; reboot is not supported yet, stopping"
+            );
+            ExitCode::SUCCESS
+        }
+        Some(Exit::Environment(e)) if e.to_string().contains("Ctrl-A x") => {
+            eprintln!("\ndoppel: quit at {}", machine.location());
+            ExitCode::SUCCESS
+        }
+        Some(Exit::Environment(e)) => bail!("the machine stopped: {e} (at {})", machine.location()),
+        Some(Exit::Limit) => unreachable!("Limit is handled in the loop"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("256M").unwrap(), 256 << 20);
+        assert_eq!(parse_size("1g").unwrap(), 1 << 30);
+        assert_eq!(parse_size("64KiB").unwrap(), 64 << 10);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("99999999999999999999G").is_err());
+    }
+
+    #[test]
+    fn framebuffer_sizes() {
+        assert_eq!(parse_fb("640x480").unwrap().0, Some((640, 480)));
+        assert_eq!(parse_fb("none").unwrap().0, None);
+        assert!(parse_fb("640").is_err());
+        assert!(parse_fb("ax480").is_err());
+    }
+}
