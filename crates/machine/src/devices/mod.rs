@@ -122,6 +122,7 @@ pub struct Devices {
     virtio: Vec<VirtioMmio>,
 }
 
+/// The fixed platform (syscon, CLINT, PLIC, UART) without any virtio device.
 impl Default for Devices {
     fn default() -> Self {
         Devices::from_backends(Self::backends(DevicesConfig { net: false, input: false, rng: false, ..Default::default() }).unwrap_or_default())
