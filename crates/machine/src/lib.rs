@@ -19,7 +19,7 @@ pub mod sbi;
 pub use env::{
     EnvError, Environment, IdleState, InputEvent, InstructionCount, NullEnvironment, Output, Ticks,
 };
-pub use machine::{BootMode, Exit, Framebuffer, Machine, MachineConfig, MachineError};
+pub use machine::{BootMode, Exit, Framebuffer, Machine, MachineConfig, MachineError, MachineState};
 pub use devices::DevicesConfig;
 pub use ram::{GuestRam, PAGE_SHIFT, PAGE_SIZE};
 

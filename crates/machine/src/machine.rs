@@ -14,10 +14,12 @@
 
 use crate::boot::{self, BootError, FbLayout};
 use crate::bus::{Bus, MachineRequest, RAM_BASE};
-use crate::cpu::{BlockExit, Cpu, Priv};
+use crate::cpu::persist::CpuStateError;
+use crate::cpu::{BlockExit, Cpu, CpuState, Priv};
 use crate::bus::MmioCtx;
 use crate::cpu::csr::{IRQ_MEI, IRQ_MSI, IRQ_MTI, IRQ_SEI};
-use crate::devices::{DeviceError, Devices, DevicesConfig, FramebufferConfig};
+use crate::devices::{DeviceError, Devices, DevicesConfig, DevicesState, FramebufferConfig};
+use crate::fdt::{self, FdtConfig, FdtError};
 use crate::env::{EnvError, Environment, IdleState, InputEvent, InstructionCount, Ticks};
 use crate::persist::{self, Persist};
 use crate::ram::{GuestRam, PAGE_SIZE};
@@ -76,6 +78,24 @@ pub enum MachineError {
     Boot(#[from] BootError),
     #[error("cannot build the devices")]
     Devices(#[from] DeviceError),
+    #[error("cannot build the device tree")]
+    Fdt(#[from] FdtError),
+    #[error("saved hart state refused")]
+    CpuState(#[from] CpuStateError),
+    #[error("saved RAM has {found} bytes, the configuration asks for {expected}")]
+    RamImage { found: usize, expected: usize },
+    #[error("saved state has framebuffer {saved:?}, the configuration {configured:?}")]
+    FramebufferMismatch { saved: Option<(u32, u32)>, configured: Option<(u32, u32)> },
+}
+
+/// Everything about a machine except RAM (which is saved beside it, page by page): what
+/// [`Machine::save_state`] returns and [`Machine::from_state`] validates.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MachineState {
+    pub cpu: CpuState,
+    pub devices: DevicesState,
+    /// Framebuffer geometry, which must match the configuration on restore.
+    pub framebuffer: Option<(u32, u32)>,
 }
 
 /// Why [`Machine::run`] returned.
@@ -143,7 +163,7 @@ impl Machine {
                 fb = boot::fb_layout(size as u64, config.framebuffer)?;
                 let initrd_len = config.initrd.as_ref().map(Vec::len);
                 let layout = boot::plan_linux(&config.kernel, initrd_len, size as u64, fb)?;
-                let dtb = build_dtb(&config.cmdline, size as u64, &layout, fb);
+                let dtb = build_dtb(&config.cmdline, size as u64, &layout, fb, &devices)?;
                 if dtb.len() as u64 > boot::DTB_SLOT {
                     return Err(BootError::DtbTooLarge { size: dtb.len() }.into());
                 }
@@ -160,6 +180,41 @@ impl Machine {
         ram.take_dirty();
         let bus = Bus::new(ram, devices);
         Ok(Machine { cpu, bus, fb })
+    }
+
+    /// The machine's state apart from RAM (see [`MachineState`]). Pair it with a copy of
+    /// [`Machine::ram`] to snapshot.
+    pub fn save_state(&self) -> MachineState {
+        MachineState {
+            cpu: self.cpu.save(),
+            devices: self.bus.devices.save(),
+            framebuffer: self.fb.map(|f| (f.width, f.height)),
+        }
+    }
+
+    /// Rebuild a machine from a saved state and RAM image. `config` supplies what is not state
+    /// (RAM size, framebuffer geometry, device backends such as the disk base); its boot images
+    /// are ignored. Decoded blocks and the TLB start empty, which changes nothing observable.
+    pub fn from_state(config: MachineConfig, state: &MachineState, ram_image: &[u8]) -> Result<Machine, MachineError> {
+        let size = config.ram_size;
+        if ram_image.len() != size {
+            return Err(MachineError::RamImage { found: ram_image.len(), expected: size });
+        }
+        let configured = match config.boot {
+            BootMode::Linux => config.framebuffer,
+            BootMode::BareMetal => None,
+        };
+        if configured != state.framebuffer {
+            return Err(MachineError::FramebufferMismatch { saved: state.framebuffer, configured });
+        }
+        let fb = boot::fb_layout(size as u64, configured)?;
+        let mut devices_config = config.devices;
+        devices_config.framebuffer = configured.map(|(width, height)| FramebufferConfig { width, height });
+        let devices = Devices::restore(devices_config, &state.devices)?;
+        let cpu = Cpu::restore((), &state.cpu)?;
+        let mut ram = GuestRam::new(RAM_BASE, size);
+        ram.as_mut_slice().copy_from_slice(ram_image);
+        Ok(Machine { cpu, bus: Bus::new(ram, devices), fb })
     }
 
     /// Instructions retired (steps taken) since reset.
@@ -376,60 +431,22 @@ impl Machine {
     }
 }
 
-/// The device tree for a Linux boot. Minimal until the platform's `fdt` module lands: memory,
-/// the hart, chosen (bootargs, initrd), and the framebuffer.
-fn build_dtb(cmdline: &str, ram_size: u64, layout: &boot::LinuxLayout, fb: Option<FbLayout>) -> Vec<u8> {
-    let build = || -> Result<Vec<u8>, vm_fdt::Error> {
-        let mut f = vm_fdt::FdtWriter::new()?;
-        let root = f.begin_node("")?;
-        f.property_u32("#address-cells", 2)?;
-        f.property_u32("#size-cells", 2)?;
-        f.property_string("compatible", "riscv-virtio")?;
-        f.property_string("model", "doppel")?;
-        let chosen = f.begin_node("chosen")?;
-        f.property_string("bootargs", cmdline)?;
-        if let Some((s, e)) = layout.initrd {
-            f.property_u64("linux,initrd-start", s)?;
-            f.property_u64("linux,initrd-end", e)?;
-        }
-        f.end_node(chosen)?;
-        let mem = f.begin_node(&format!("memory@{RAM_BASE:x}"))?;
-        f.property_string("device_type", "memory")?;
-        let usable = fb.map_or(ram_size, |fb| fb.addr - RAM_BASE);
-        f.property_array_u64("reg", &[RAM_BASE, usable])?;
-        f.end_node(mem)?;
-        let cpus = f.begin_node("cpus")?;
-        f.property_u32("#address-cells", 1)?;
-        f.property_u32("#size-cells", 0)?;
-        f.property_u32("timebase-frequency", u32::try_from(crate::TIMEBASE_HZ).unwrap_or(u32::MAX))?;
-        let cpu = f.begin_node("cpu@0")?;
-        f.property_string("device_type", "cpu")?;
-        f.property_string("compatible", "riscv")?;
-        f.property_u32("reg", 0)?;
-        f.property_string("status", "okay")?;
-        f.property_string("riscv,isa", "rv64imafdc_zicsr_zifencei_sstc")?;
-        f.property_string("mmu-type", "riscv,sv39")?;
-        let intc = f.begin_node("interrupt-controller")?;
-        f.property_u32("#interrupt-cells", 1)?;
-        f.property_null("interrupt-controller")?;
-        f.property_string("compatible", "riscv,cpu-intc")?;
-        f.property_u32("phandle", 1)?;
-        f.end_node(intc)?;
-        f.end_node(cpu)?;
-        f.end_node(cpus)?;
-        if let Some(fb) = fb {
-            let n = f.begin_node(&format!("framebuffer@{:x}", fb.addr))?;
-            f.property_string("compatible", "simple-framebuffer")?;
-            f.property_array_u64("reg", &[fb.addr, fb.size])?;
-            f.property_u32("width", fb.width)?;
-            f.property_u32("height", fb.height)?;
-            f.property_u32("stride", fb.stride)?;
-            f.property_string("format", "x8r8g8b8")?;
-            f.end_node(n)?;
-        }
-        f.end_node(root)?;
-        f.finish()
-    };
-    // Building from these fixed, valid names and values cannot fail.
-    build().unwrap_or_default()
+/// The device tree for a Linux boot, from the platform description in `fdt.rs`.
+fn build_dtb(
+    cmdline: &str,
+    ram_size: u64,
+    layout: &boot::LinuxLayout,
+    fb: Option<FbLayout>,
+    devices: &Devices,
+) -> Result<Vec<u8>, FdtError> {
+    fdt::build(&FdtConfig {
+        ram_base: RAM_BASE,
+        ram_size,
+        cmdline: cmdline.to_string(),
+        initrd: layout.initrd,
+        framebuffer: fb.map(|f| FramebufferConfig { width: f.width, height: f.height }),
+        virtio: devices.virtio_slots(),
+        timebase: crate::TIMEBASE_HZ,
+        isa: fdt::DEFAULT_ISA.to_string(),
+    })
 }

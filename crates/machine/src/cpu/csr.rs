@@ -279,9 +279,12 @@ impl Cpu {
     }
 
     fn mstatus_changed(&mut self, old: u64) {
-        let translation_bits = MSTATUS_MPRV | MSTATUS_SUM | MSTATUS_MXR | MSTATUS_MPP;
-        if (old ^ self.mstatus) & translation_bits != 0 {
-            self.tlb_flush();
+        let changed = old ^ self.mstatus;
+        if changed & (MSTATUS_SUM | MSTATUS_MXR) != 0 {
+            self.mmu.flush_data_us();
+        }
+        if changed & (MSTATUS_MPRV | MSTATUS_MPP) != 0 {
+            self.mmu.set_priv(self.prv, self.mstatus);
         }
     }
 

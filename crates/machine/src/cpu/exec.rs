@@ -46,8 +46,9 @@ impl Cpu {
         }
         let pc = self.pc;
         // Fetch translation through the TLB.
-        let e = self.mmu.sets[self.mmu.fetch].x[tlb_index(pc)];
-        let pa = if e.tag == pc >> 12 {
+        let set = &self.mmu.sets[self.mmu.fetch];
+        let e = set.x[tlb_index(pc)];
+        let pa = if e.tag == set.key(pc) {
             bus.ram.base() + (e.off as u64) + (pc & 0xfff)
         } else {
             match self.fetch_translate(pc, &mut bus.ram) {
@@ -72,22 +73,26 @@ impl Cpu {
         self.resync = false;
         let mut pc = pc;
         let mut exit = BlockExit::Ran;
+        // `self.icount` is brought up to date only where it is read (slow paths, CSRs, traps)
+        // and at the end of the block.
+        let base = self.icount;
+        let mut k = 0u64;
         for insn in &block[..n] {
-            match self.exec(insn, pc, bus, env) {
+            let ic = base + k;
+            k += 1;
+            match self.exec(insn, pc, ic, bus, env) {
                 Ok(Flow::Next) => {
-                    self.icount += 1;
                     pc = pc.wrapping_add(u64::from(insn.len));
                     if self.end_block {
                         break;
                     }
                 }
                 Ok(Flow::Jump(target)) => {
-                    self.icount += 1;
                     pc = target;
                     break;
                 }
                 Err(ex) => {
-                    self.icount += 1;
+                    self.icount = ic + 1;
                     self.pc = pc;
                     if ex.cause == cause::ECALL_S && self.host_sbi {
                         exit = BlockExit::Sbi;
@@ -100,6 +105,7 @@ impl Cpu {
             }
         }
         self.pc = pc;
+        self.icount = base + k;
         self.blocks.slots[slot].insns = block;
         if exit == BlockExit::Ran {
             if self.resync {
@@ -169,11 +175,12 @@ impl Cpu {
         });
         self.end_block = false;
         self.resync = false;
+        let ic = self.icount;
         let res = word.and_then(|w| {
             let insn = decode32(w);
-            self.exec(&insn, pc, bus, env)
+            self.exec(&insn, pc, ic, bus, env)
         });
-        self.icount += 1;
+        self.icount = ic + 1;
         match res {
             Ok(Flow::Next) => self.pc = pc + 4,
             Ok(Flow::Jump(t)) => self.pc = t,
@@ -190,24 +197,28 @@ impl Cpu {
     // ---- memory ----
 
     #[inline(always)]
-    fn load<const N: usize>(&mut self, va: u64, bus: &mut Bus, env: &mut dyn Environment) -> Result<u64, Exception> {
-        let e = self.mmu.sets[self.mmu.data].r[tlb_index(va)];
+    fn load<const N: usize>(&mut self, va: u64, ic: u64, bus: &mut Bus, env: &mut dyn Environment) -> Result<u64, Exception> {
+        let set = &self.mmu.sets[self.mmu.data];
+        let e = set.r[tlb_index(va)];
         let po = (va & 0xfff) as usize;
-        if e.tag == va >> 12 && po + N <= 0x1000 {
+        if e.tag == set.key(va) && po + N <= 0x1000 {
             return Ok(rd_bytes::<N>(bus.ram.as_slice(), e.off + po));
         }
+        self.icount = ic;
         self.load_slow(va, N, bus, env)
     }
 
     #[inline(always)]
-    fn store<const N: usize>(&mut self, va: u64, v: u64, bus: &mut Bus, env: &mut dyn Environment) -> Result<(), Exception> {
-        let e = self.mmu.sets[self.mmu.data].w[tlb_index(va)];
+    fn store<const N: usize>(&mut self, va: u64, v: u64, ic: u64, bus: &mut Bus, env: &mut dyn Environment) -> Result<(), Exception> {
+        let set = &self.mmu.sets[self.mmu.data];
+        let e = set.w[tlb_index(va)];
         let po = (va & 0xfff) as usize;
-        if e.tag == va >> 12 && po + N <= 0x1000 {
+        if e.tag == set.w_key(va) && po + N <= 0x1000 {
             let off = e.off + po;
             bus.ram.as_mut_slice()[off..off + N].copy_from_slice(&v.to_le_bytes()[..N]);
             return Ok(());
         }
+        self.icount = ic;
         self.store_slow(va, v, N, bus, env)
     }
 
@@ -289,10 +300,10 @@ impl Cpu {
     // ---- execution ----
 
     #[inline(always)]
-    pub(super) fn exec(&mut self, i: &Insn, pc: u64, bus: &mut Bus, env: &mut dyn Environment) -> Res {
-        let rd = usize::from(i.rd);
-        let rs1 = usize::from(i.rs1);
-        let rs2 = usize::from(i.rs2);
+    pub(super) fn exec(&mut self, i: &Insn, pc: u64, ic: u64, bus: &mut Bus, env: &mut dyn Environment) -> Res {
+        let rd = usize::from(i.rd) & 63;
+        let rs1 = usize::from(i.rs1) & 63;
+        let rs2 = usize::from(i.rs2) & 63;
         let imm = i64::from(i.imm) as u64;
         let x = &mut self.x;
         match i.op {
@@ -300,47 +311,47 @@ impl Cpu {
             Op::Add => x[rd] = x[rs1].wrapping_add(x[rs2]),
             Op::Ld => {
                 let a = x[rs1].wrapping_add(imm);
-                self.x[rd] = self.load::<8>(a, bus, env)?;
+                self.x[rd] = self.load::<8>(a, ic, bus, env)?;
             }
             Op::Sd => {
                 let (a, v) = (x[rs1].wrapping_add(imm), x[rs2]);
-                self.store::<8>(a, v, bus, env)?;
+                self.store::<8>(a, v, ic, bus, env)?;
             }
             Op::Lw => {
                 let a = x[rs1].wrapping_add(imm);
-                self.x[rd] = self.load::<4>(a, bus, env)? as i32 as i64 as u64;
+                self.x[rd] = self.load::<4>(a, ic, bus, env)? as i32 as i64 as u64;
             }
             Op::Lwu => {
                 let a = x[rs1].wrapping_add(imm);
-                self.x[rd] = self.load::<4>(a, bus, env)?;
+                self.x[rd] = self.load::<4>(a, ic, bus, env)?;
             }
             Op::Lh => {
                 let a = x[rs1].wrapping_add(imm);
-                self.x[rd] = self.load::<2>(a, bus, env)? as i16 as i64 as u64;
+                self.x[rd] = self.load::<2>(a, ic, bus, env)? as i16 as i64 as u64;
             }
             Op::Lhu => {
                 let a = x[rs1].wrapping_add(imm);
-                self.x[rd] = self.load::<2>(a, bus, env)?;
+                self.x[rd] = self.load::<2>(a, ic, bus, env)?;
             }
             Op::Lb => {
                 let a = x[rs1].wrapping_add(imm);
-                self.x[rd] = self.load::<1>(a, bus, env)? as i8 as i64 as u64;
+                self.x[rd] = self.load::<1>(a, ic, bus, env)? as i8 as i64 as u64;
             }
             Op::Lbu => {
                 let a = x[rs1].wrapping_add(imm);
-                self.x[rd] = self.load::<1>(a, bus, env)?;
+                self.x[rd] = self.load::<1>(a, ic, bus, env)?;
             }
             Op::Sw => {
                 let (a, v) = (x[rs1].wrapping_add(imm), x[rs2]);
-                self.store::<4>(a, v, bus, env)?;
+                self.store::<4>(a, v, ic, bus, env)?;
             }
             Op::Sh => {
                 let (a, v) = (x[rs1].wrapping_add(imm), x[rs2]);
-                self.store::<2>(a, v, bus, env)?;
+                self.store::<2>(a, v, ic, bus, env)?;
             }
             Op::Sb => {
                 let (a, v) = (x[rs1].wrapping_add(imm), x[rs2]);
-                self.store::<1>(a, v, bus, env)?;
+                self.store::<1>(a, v, ic, bus, env)?;
             }
             Op::Lui => x[rd] = imm,
             Op::Auipc => x[rd] = pc.wrapping_add(imm),
@@ -427,16 +438,17 @@ impl Cpu {
                 // Stores to code pages already drop their blocks (see block.rs); nothing is stale.
             }
             Op::Illegal => return Err(Exception::illegal(i.raw)),
-            _ => return self.exec_rare(i, pc, bus, env),
+            _ => return self.exec_rare(i, pc, ic, bus, env),
         }
         Ok(Flow::Next)
     }
 
     #[inline(never)]
-    fn exec_rare(&mut self, i: &Insn, pc: u64, bus: &mut Bus, env: &mut dyn Environment) -> Res {
-        let rd = usize::from(i.rd);
-        let rs1 = usize::from(i.rs1);
-        let rs2 = usize::from(i.rs2);
+    fn exec_rare(&mut self, i: &Insn, pc: u64, ic: u64, bus: &mut Bus, env: &mut dyn Environment) -> Res {
+        self.icount = ic;
+        let rd = usize::from(i.rd) & 63;
+        let rs1 = usize::from(i.rs1) & 63;
+        let rs2 = usize::from(i.rs2) & 63;
         match i.op {
             Op::LrW | Op::LrD => {
                 let size = if i.op == Op::LrW { 4 } else { 8 };
@@ -517,7 +529,12 @@ impl Cpu {
                 if self.prv == Priv::U || (self.prv == Priv::S && self.mstatus & MSTATUS_TVM != 0) {
                     return Err(Exception::illegal(i.raw));
                 }
-                self.tlb_flush();
+                if i.rs1 == 0 {
+                    self.tlb_flush();
+                } else {
+                    let va = self.x[rs1];
+                    self.mmu.flush_page(va);
+                }
             }
             Op::Csrrw | Op::Csrrwi | Op::Csrrs | Op::Csrrsi | Op::Csrrc | Op::Csrrci => {
                 let csr = (i.imm as u32 & 0xfff) as u16;
@@ -541,9 +558,9 @@ impl Cpu {
                 self.fs_check(i.raw)?;
                 let a = self.x[rs1].wrapping_add(i64::from(i.imm) as u64);
                 let v = if i.op == Op::Flw {
-                    self.load::<4>(a, bus, env)? | 0xffff_ffff_0000_0000
+                    self.load::<4>(a, ic, bus, env)? | 0xffff_ffff_0000_0000
                 } else {
-                    self.load::<8>(a, bus, env)?
+                    self.load::<8>(a, ic, bus, env)?
                 };
                 self.f[usize::from(i.rd)] = v;
                 self.mstatus |= MSTATUS_FS;
@@ -553,9 +570,9 @@ impl Cpu {
                 let a = self.x[rs1].wrapping_add(i64::from(i.imm) as u64);
                 let v = self.f[rs2];
                 if i.op == Op::Fsw {
-                    self.store::<4>(a, v, bus, env)?;
+                    self.store::<4>(a, v, ic, bus, env)?;
                 } else {
-                    self.store::<8>(a, v, bus, env)?;
+                    self.store::<8>(a, v, ic, bus, env)?;
                 }
             }
             Op::Fp => {

@@ -31,11 +31,59 @@ pub struct TlbEntry {
 const EMPTY: TlbEntry = TlbEntry { tag: INVALID, off: 0 };
 
 /// The arrays of one effective privilege level.
+///
+/// A tag is `vpn | epoch`: bumping the epoch (bits 52..63) invalidates every entry at once, so a
+/// flush costs nothing until the epoch wraps.
 #[derive(Debug, Clone)]
 pub struct TlbSet {
     pub r: [TlbEntry; TLB_SIZE],
     pub w: [TlbEntry; TLB_SIZE],
     pub x: [TlbEntry; TLB_SIZE],
+    /// Epoch of the read and fetch arrays, already shifted.
+    pub epoch: u64,
+    /// Epoch of the write array.
+    pub w_epoch: u64,
+}
+
+const EPOCH_ONE: u64 = 1 << 52;
+const EPOCH_LAST: u64 = 0xfff << 52;
+
+impl TlbSet {
+    /// The tag of `va` for the read and fetch arrays.
+    #[inline(always)]
+    pub fn key(&self, va: u64) -> u64 {
+        (va >> 12) | self.epoch
+    }
+    /// The tag of `va` for the write array.
+    #[inline(always)]
+    pub fn w_key(&self, va: u64) -> u64 {
+        (va >> 12) | self.w_epoch
+    }
+    fn flush_rx(&mut self) {
+        if self.epoch == EPOCH_LAST {
+            self.r.fill(EMPTY);
+            self.x.fill(EMPTY);
+            self.epoch = 0;
+        } else {
+            self.epoch += EPOCH_ONE;
+        }
+    }
+    fn flush_w(&mut self) {
+        if self.w_epoch == EPOCH_LAST {
+            self.w.fill(EMPTY);
+            self.w_epoch = 0;
+        } else {
+            self.w_epoch += EPOCH_ONE;
+        }
+    }
+    fn flush_page(&mut self, va: u64) {
+        let i = tlb_index(va);
+        for e in [&mut self.r[i], &mut self.w[i], &mut self.x[i]] {
+            if e.tag & (EPOCH_ONE - 1) == va >> 12 {
+                *e = EMPTY;
+            }
+        }
+    }
 }
 
 /// Kind of access being translated.
@@ -82,21 +130,35 @@ pub fn tlb_index(va: u64) -> usize {
 
 impl Mmu {
     pub fn new() -> Mmu {
-        let set = TlbSet { r: [EMPTY; TLB_SIZE], w: [EMPTY; TLB_SIZE], x: [EMPTY; TLB_SIZE] };
+        let set = TlbSet { r: [EMPTY; TLB_SIZE], w: [EMPTY; TLB_SIZE], x: [EMPTY; TLB_SIZE], epoch: 0, w_epoch: 0 };
         Mmu { sets: Box::new([set.clone(), set.clone(), set.clone(), set]), data: 3, fetch: 3 }
     }
 
     pub fn flush(&mut self) {
         for s in self.sets.iter_mut() {
-            s.r.fill(EMPTY);
-            s.w.fill(EMPTY);
-            s.x.fill(EMPTY);
+            s.flush_rx();
+            s.flush_w();
+        }
+    }
+
+    /// Drop the translations of U and S data accesses (what SUM and MXR change).
+    pub fn flush_data_us(&mut self) {
+        for s in &mut self.sets[..2] {
+            s.flush_rx();
+            s.flush_w();
+        }
+    }
+
+    /// Drop every translation of the page holding `va`.
+    pub fn flush_page(&mut self, va: u64) {
+        for s in self.sets.iter_mut() {
+            s.flush_page(va);
         }
     }
 
     pub fn flush_writes(&mut self) {
         for s in self.sets.iter_mut() {
-            s.w.fill(EMPTY);
+            s.flush_w();
         }
     }
 
@@ -112,7 +174,8 @@ impl Mmu {
 
     pub fn install(&mut self, acc: Access, va: u64, page_off: usize) {
         let set = &mut self.sets[self.data_or_fetch(acc)];
-        let e = TlbEntry { tag: va >> 12, off: page_off };
+        let tag = if acc == Access::Store { set.w_key(va) } else { set.key(va) };
+        let e = TlbEntry { tag, off: page_off };
         let i = tlb_index(va);
         match acc {
             Access::Fetch => set.x[i] = e,

@@ -27,7 +27,7 @@ pub mod decode;
 mod exec;
 mod fp;
 pub mod mmu;
-mod persist;
+pub mod persist;
 
 pub use persist::CpuState;
 
@@ -118,8 +118,9 @@ pub enum BlockExit {
 
 /// Architectural state of the hart plus its caches.
 pub struct Cpu {
-    /// Integer registers; index 32 is the sink for writes to `x0`.
-    pub x: [u64; 33],
+    /// Integer registers; index 32 is the sink for writes to `x0`. 64 entries so that a masked
+    /// index needs no bounds check.
+    pub x: [u64; 64],
     pub f: [u64; 32],
     pub pc: u64,
     pub prv: Priv,
@@ -191,7 +192,7 @@ impl Cpu {
     /// A hart at reset: M-mode, `pc = reset_pc`, everything else zero.
     pub fn new(reset_pc: u64, ipt: u64) -> Cpu {
         Cpu {
-            x: [0; 33],
+            x: [0; 64],
             f: [0; 32],
             pc: reset_pc,
             prv: Priv::M,

@@ -10,13 +10,32 @@ pub const CC: &str = "riscv64-linux-gnu-gcc";
 
 /// Assemble `tests/isa/<name>.S` (or any source path) into an ELF; returns its bytes.
 pub fn assemble(src: &Path) -> Vec<u8> {
+    std::fs::read(assemble_at(src, 0x8000_0000)).expect("read assembled ELF")
+}
+
+/// Assemble `src` as a raw binary whose text starts at `text`.
+pub fn assemble_raw(src: &Path, text: u64) -> Vec<u8> {
+    let elf = assemble_at(src, text);
+    let bin = elf.with_extension("bin");
+    let status = Command::new("riscv64-linux-gnu-objcopy")
+        .args(["-O", "binary"])
+        .arg(&elf)
+        .arg(&bin)
+        .status()
+        .expect("run riscv64-linux-gnu-objcopy (install with `bash scripts/setup.sh`)");
+    assert!(status.success(), "objcopy failed on {}", elf.display());
+    std::fs::read(bin).expect("read raw binary")
+}
+
+fn assemble_at(src: &Path, text: u64) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("doppel-isa-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("create temp dir");
     let stem = src.file_stem().expect("source has a name").to_string_lossy().to_string();
     let out: PathBuf = dir.join(format!("{stem}.elf"));
     let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/isa");
     let result = Command::new(CC)
-        .args(["-nostdlib", "-static", "-march=rv64gc", "-mabi=lp64d", "-Wl,-Ttext=0x80000000", "-Wl,--build-id=none", "-Wl,-n", "-fno-pie", "-no-pie"])
+        .args(["-nostdlib", "-static", "-march=rv64gc", "-mabi=lp64d", "-Wl,--build-id=none", "-Wl,-n", "-fno-pie", "-no-pie"])
+        .arg(format!("-Wl,-Ttext={text:#x}"))
         .arg("-I")
         .arg(&include)
         .arg("-o")
@@ -33,7 +52,11 @@ pub fn assemble(src: &Path) -> Vec<u8> {
         src.display(),
         String::from_utf8_lossy(&output.stderr)
     );
-    std::fs::read(&out).expect("read assembled ELF")
+    out
+}
+
+pub fn program_source(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs").join(format!("{name}.S"))
 }
 
 pub fn isa_source(name: &str) -> PathBuf {
@@ -59,7 +82,12 @@ pub fn run_isa_test(name: &str) {
     let mut env = NullEnvironment::default();
     match m.run(&mut env, 50_000_000) {
         Exit::PowerOff(0) => {}
-        Exit::PowerOff(code) => panic!("{name}: failed case {code:#x} at {}", m.location()),
+        Exit::PowerOff(code) => panic!(
+            "{name}: failed case {code:#x} with a0={:#x} t1={:#x} at {}",
+            m.cpu.reg(10),
+            m.cpu.reg(6),
+            m.location()
+        ),
         other => panic!("{name}: ended with {other:?} at {}", m.location()),
     }
 }
