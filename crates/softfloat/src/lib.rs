@@ -28,7 +28,7 @@
 //! - `mul`: the exact 48-bit (binary32, `u64`) or 106-bit (binary64, `u128`) product.
 //! - `div`: one integer division (`u64` for binary32, `u128 / u64` for binary64) giving at least
 //!   40 quotient bits, sticky if the remainder is non-zero.
-//! - `sqrt`: the integer square root (`u64::isqrt`/`u128::isqrt`, exact floor) of the
+//! - `sqrt`: an exact integer square root (table estimate, Newton steps, exact correction) of the
 //!   significand scaled to an even exponent, sticky if the root is not exact.
 //! - `fma`: the exact product in a `u128` with its top bit at 125, the addend aligned to it with a
 //!   sticky shift, one rounding at the end.
