@@ -121,7 +121,8 @@ build="$cache/build"
 logs="$cache/logs/$hash"
 mkdir -p "$src" "$build" "$logs"
 ksrc="$src/linux-source-$linux_version"
-bsrc_parent="$src/busybox-$busybox_version"
+# Make cannot work in paths with a colon (the version's epoch), so directory names drop it.
+bsrc_parent="$src/busybox-${busybox_version//:/_}"
 kbuild="$build/kernel"
 bbuild="$build/busybox"
 pbuild="$build/programs"
@@ -129,9 +130,11 @@ stage="$cache/.staging-$hash"
 rm -rf "$stage"
 mkdir -p "$stage"
 
-current_log=""
+current_log="" bg_pid=""
 on_exit() {
   local rc=$?
+  # An interrupted build stops its background make too.
+  [ -n "$bg_pid" ] && kill "$bg_pid" 2>/dev/null
   if ((rc != 0)); then
     printf 'guest: build FAILED (exit %d)\n' "$rc" >&2
     [ -n "$current_log" ] && printf 'guest: full log: %s\n' "$current_log" >&2 && tail -n 25 "$current_log" | sed 's/^/  | /' >&2
@@ -151,6 +154,7 @@ run_logged() {
   [ -f "$steps_file" ] && expect="$(cat "$steps_file")"
   "$@" >"$log" 2>&1 &
   local pid=$! n last_print=-1 tty=0
+  bg_pid=$pid
   [ -t 2 ] && tty=1
   while kill -0 "$pid" 2>/dev/null; do
     sleep 1
@@ -167,6 +171,7 @@ run_logged() {
   ((tty)) && printf '\r\033[K' >&2
   local rc=0
   wait "$pid" || rc=$?
+  bg_pid=""
   ((rc == 0)) || die "$name failed (exit $rc)"
   n="$(grep -cE '^  [A-Z][A-Z0-9_]* ' "$log" || true)"
   # Remember the step count of full builds only (incremental ones are not a useful estimate).
