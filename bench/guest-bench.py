@@ -40,7 +40,7 @@ def measure(template: str, kernel: str, initrd: str, workload: str, iters: int,
     res = guestrun.run(argv, timeout)
     out: dict = {"status": "ok"}
     init = res.first("doppel-init: reached")
-    ran = res.first(f"doppel-run: {workload} exit=0")
+    ran = res.first(f"doppel-run: {'poweroff' if workload == 'boot' else workload} exit=0")
     if res.timed_out:
         out["status"] = "timeout"
     elif init is None or ran is None:
@@ -122,7 +122,8 @@ def main() -> int:
             medians.append((label, workload, med))
 
     def cell(m: dict, key: str, spec: str) -> str:
-        return format(m[key], spec) if key in m else "-"
+        width = int(spec.split(".")[0])
+        return format(m[key], spec) if key in m else "-".rjust(width)
 
     print()
     print(f"{'emulator':<16} {'workload':<9} {'runs':>4} {'init s':>8} {'end s':>8} "

@@ -44,7 +44,23 @@ die() { printf 'guest: error: %s\n' "$*" >&2; exit 1; }
 # ---------------------------------------------------------------------------------------------
 # Setup: Debian packages (scripts/setup.sh) and a deb-src line for `apt-get source`.
 
-bash "$repo/scripts/setup.sh" >&2
+# What this build needs (a subset of scripts/setup.sh's list). One dpkg-query answers both "is
+# everything installed" and the versions that go into the hash; setup.sh runs only when needed.
+needed=(gcc-riscv64-linux-gnu libc6-dev-riscv64-cross linux-source-6.1 bc flex bison libssl-dev
+  libelf-dev cpio dpkg-dev xz-utils make gcc libc6-dev)
+declare -A pkgver=()
+query_packages() {
+  pkgver=()
+  local p v st
+  while read -r p v st; do
+    [ "$st" = ii ] && pkgver[$p]="$v"
+  done < <(dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\n' "${needed[@]}" 2>/dev/null || true)
+}
+query_packages
+if ((${#pkgver[@]} != ${#needed[@]})); then
+  bash "$repo/scripts/setup.sh" >&2
+  query_packages
+fi
 
 # A `deb-src` entry for the machine's Debian release, in its own file. A plain line in
 # sources.list conflicts with the existing deb822 entry's Signed-By, so name the keyring here too.
@@ -71,16 +87,26 @@ ensure_deb_src() {
 ensure_deb_src
 
 pkg_version() {
-  local v
-  v="$(dpkg-query -W -f='${Version}' "$1" 2>/dev/null)" || die "Debian package $1 is not installed (scripts/setup.sh should have installed it)"
-  echo "$v"
+  [ -n "${pkgver[$1]:-}" ] || die "Debian package $1 is not installed (scripts/setup.sh should have installed it)"
+  echo "${pkgver[$1]}"
 }
 linux_version="$(pkg_version linux-source-6.1)"
 gcc_version="$(pkg_version gcc-riscv64-linux-gnu)"
 libc_version="$(pkg_version libc6-dev-riscv64-cross)"
-# The busybox source version apt would fetch (highest of the configured deb-src entries).
-busybox_version="$(apt-cache showsrc --only-source busybox 2>/dev/null | awk '/^Version:/ { print $2 }' |
-  sort -V | tail -n 1)"
+# The busybox source version apt would fetch (highest of the configured deb-src entries),
+# remembered until apt's source lists change (apt-cache takes a noticeable fraction of a second).
+mkdir -p "$cache"
+lists_stamp="$(stat -c '%n %Y' /var/lib/apt/lists/*Sources* 2>/dev/null || true)"
+busybox_version=""
+if [ -f "$cache/.busybox-src-version" ] && [ -n "$lists_stamp" ]; then
+  { IFS= read -r cached_version; cached_stamp="$(cat)"; } <"$cache/.busybox-src-version"
+  [ "$cached_stamp" = "$lists_stamp" ] && busybox_version="$cached_version"
+fi
+if [ -z "$busybox_version" ]; then
+  busybox_version="$(apt-cache showsrc --only-source busybox 2>/dev/null | awk '/^Version:/ { print $2 }' |
+    sort -V | tail -n 1)"
+  [ -n "$busybox_version" ] && printf '%s\n%s\n' "$busybox_version" "$lists_stamp" >"$cache/.busybox-src-version"
+fi
 [ -n "$busybox_version" ] || die "apt-cache knows no busybox source package (is the deb-src line in place? try apt-get update)"
 
 # ---------------------------------------------------------------------------------------------
@@ -93,7 +119,7 @@ hash="$(
   {
     printf 'linux-source-6.1 %s\nbusybox-src %s\ngcc-riscv64-linux-gnu %s\nlibc6-dev-riscv64-cross %s\n' \
       "$linux_version" "$busybox_version" "$gcc_version" "$libc_version"
-    for f in "${inputs[@]}"; do printf '%s %s\n' "${f#"$here"/}" "$(sha256sum <"$f" | cut -c1-64)"; done
+    (cd "$here" && sha256sum -- "${inputs[@]#"$here"/}")
   } | sha256sum | cut -c1-16
 )"
 if ((print_hash)); then echo "$hash"; exit 0; fi
