@@ -7,6 +7,7 @@ packages=(
   # guest build (guest/build.sh)
   gcc-riscv64-linux-gnu libc6-dev-riscv64-cross linux-source-6.1
   bc flex bison libssl-dev libelf-dev cpio device-tree-compiler
+  dpkg-dev xz-utils make gcc libc6-dev python3 # apt-get source busybox, host tools, test harness
   # anchors for benchmarks and cross-checks
   qemu-system-misc opensbi socat
 )
