@@ -9,6 +9,8 @@ packages=(
   bc flex bison libssl-dev libelf-dev cpio device-tree-compiler
   # anchors for benchmarks and cross-checks
   qemu-system-misc opensbi socat
+  # netem's namespace tests (crates/netem/tests/tun_netns.rs)
+  iproute2 iputils-ping
 )
 
 missing=()
