@@ -12,6 +12,8 @@ packages=(
   qemu-system-misc opensbi socat
   # RFB interop tests (crates/rfb/tests/interop.rs): real viewers under a virtual X display
   tigervnc-viewer xvfb x11-apps imagemagick python3-venv
+  # netem's namespace tests (crates/netem/tests/tun_netns.rs)
+  iproute2 iputils-ping
 )
 
 missing=()
