@@ -81,8 +81,9 @@
 //!   exponents, subnormals, zeros, infinities and NaNs; and RNE results against the host FPU.
 //!   A longer soak: `cargo test -p doppel-softfloat --release --test oracle -- --ignored`
 //!   (`SOFTFLOAT_SOAK_N` sets the number of cases per operation and mode).
-//! - `fuzz/`: a `cargo fuzz` target comparing every operation on arbitrary bits with the oracle
-//!   (see `fuzz/README.md`).
+//! - `fuzz/softfloat/` (repository root): a `cargo fuzz` target comparing every operation on
+//!   arbitrary bits with the oracle:
+//!   `cargo +nightly fuzz run --fuzz-dir fuzz/softfloat ops` (see `fuzz/softfloat/README.md`).
 //! - Benchmark: `cargo run -p doppel-softfloat --release --example bench`.
 
 mod soft;
