@@ -7,7 +7,7 @@
 //!
 //! # API
 //!
-//! [`f32`] and [`f64`] hold the same set of functions; operands and results are raw bit patterns
+//! [`f32`](mod@f32) and [`f64`](mod@f64) hold the same set of functions; operands and results are raw bit patterns
 //! (`u32` / `u64`), the rounding mode is a [`Rounding`] (the CPU resolves `rm = DYN` from `frm`
 //! before calling), and exception flags are OR-ed into a [`Flags`] (the `fflags` layout, so the
 //! CPU ORs `fl.bits()` into `fflags`). Flags are only ever set, never cleared.
