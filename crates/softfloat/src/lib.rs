@@ -12,6 +12,21 @@
 //! before calling), and exception flags are OR-ed into a [`Flags`] (the `fflags` layout, so the
 //! CPU ORs `fl.bits()` into `fflags`). Flags are only ever set, never cleared.
 //!
+//! ```
+//! use doppel_softfloat::{f32, f64, Flags, Rounding};
+//!
+//! let mut fflags = Flags::default();
+//! let (one, three) = (0x3f80_0000, 0x4040_0000); // 1.0f32, 3.0f32
+//! assert_eq!(f32::div(one, three, Rounding::Rne, &mut fflags), 0x3eaa_aaab);
+//! assert_eq!(f32::div(one, three, Rounding::Rtz, &mut fflags), 0x3eaa_aaaa);
+//! assert_eq!(fflags, Flags::NX);
+//!
+//! // inf - inf: invalid, and the result is the canonical NaN whatever the inputs' payloads.
+//! let inf = 0x7ff0_0000_0000_0000;
+//! assert_eq!(f64::sub(inf, inf, Rounding::Rne, &mut fflags), doppel_softfloat::F64_CANONICAL_NAN);
+//! assert_eq!(fflags.bits(), 0x11); // NV | NX, accrued
+//! ```
+//!
 //! # Representation
 //!
 //! All the arithmetic lives in one format-generic core (`soft.rs`), monomorphised for the two
