@@ -7,8 +7,13 @@ packages=(
   # guest build (guest/build.sh)
   gcc-riscv64-linux-gnu libc6-dev-riscv64-cross linux-source-6.1
   bc flex bison libssl-dev libelf-dev cpio device-tree-compiler
+  dpkg-dev xz-utils make gcc libc6-dev python3 # apt-get source busybox, host tools, test harness
   # anchors for benchmarks and cross-checks
   qemu-system-misc opensbi socat
+  # RFB interop tests (crates/rfb/tests/interop.rs): real viewers under a virtual X display
+  tigervnc-viewer xvfb x11-apps imagemagick python3-venv
+  # netem's namespace tests (crates/netem/tests/tun_netns.rs)
+  iproute2 iputils-ping
 )
 
 missing=()
@@ -24,4 +29,14 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
   echo "setup: all Debian packages present"
+fi
+
+# vncdotool (PyPI) for the RFB interop tests, in a venv under the cache dir.
+vnc_venv="${DOPPEL_CACHE:-$HOME/.cache/doppel}/venv-vncdotool"
+if [ ! -x "$vnc_venv/bin/vncdo" ]; then
+  echo "setup: installing vncdotool into $vnc_venv"
+  python3 -m venv "$vnc_venv"
+  "$vnc_venv/bin/pip" install -q vncdotool
+else
+  echo "setup: vncdotool present"
 fi

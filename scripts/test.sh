@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# The test command from the README: lints, then every test of the workspace.
+# The test command from the README: build the guest (cached by its inputs), lint, then run every
+# test of the workspace. Linux-level tests boot the guest built here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOPPEL_CACHE="${DOPPEL_CACHE:-$HOME/.cache/doppel}"
+
+eval "$(bash guest/build.sh)"   # kernel=... initramfs=...
+export DOPPEL_GUEST_DIR
+DOPPEL_GUEST_DIR="$(dirname "$kernel")"
 
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo test --workspace

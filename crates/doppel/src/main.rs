@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod netem;
 mod vm;
 
 /// doppel: a virtual-desktop cloud on a deterministic RISC-V machine.
@@ -26,6 +27,8 @@ enum Command {
     Vm(vm::VmCommand),
     /// Print the virtual platform's memory map and timebase.
     Platform,
+    /// Emulate a WAN link in user space (delay, jitter, rate, queue, loss); see `netem --help`.
+    Netem(netem::NetemArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -36,6 +39,7 @@ fn main() -> std::process::ExitCode {
         .init();
     let result = match cli.command {
         Command::Vm(command) => vm::main(command),
+        Command::Netem(args) => netem::run(args).map(|()| std::process::ExitCode::SUCCESS),
         Command::Platform => {
             print_platform();
             Ok(std::process::ExitCode::SUCCESS)

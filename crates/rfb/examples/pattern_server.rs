@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run -p doppel-rfb --example pattern_server -- [--listen 127.0.0.1:5900] [--size 640x480]
-//!     [--fps 10 | --fps 0 (static)] [--password SECRET] [--name NAME]
+//!     [--fps 10 | --fps 0 (static)] [--frames N (stop after N)] [--password SECRET] [--name NAME]
 //! ```
 
 use std::sync::{Arc, Mutex};
@@ -36,7 +36,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (itx, mut irx) = tokio::sync::mpsc::unbounded_channel();
     let meters = Arc::new(Meters::new());
     let display = Display { frames: frx, input: itx, meters: meters.clone(), estimator: Arc::new(Mutex::new(TrafficEstimator::new())) };
-    tokio::spawn(pattern::animate(w, h, fps, ftx));
+    tokio::spawn(pattern::animate(w, h, fps, arg(&args, "--frames").map(|s| s.parse()).transpose()?, ftx));
     tokio::spawn(async move {
         while let Some(ev) = irx.recv().await {
             println!("input: {ev:?}");

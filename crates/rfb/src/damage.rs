@@ -60,7 +60,8 @@ impl Frame {
 
     pub fn source(&self) -> crate::pixel::Source<'_> {
         crate::pixel::Source::new(&self.pixels, self.width, self.height, self.stride())
-            .unwrap_or_else(|| unreachable_source())
+            // A frame's buffer is always width * height * 4 bytes, so this never falls back.
+            .unwrap_or(crate::pixel::Source::EMPTY)
     }
 
     /// Rectangles (tile-aligned, clipped to the frame and to `within`) covering every tile that
@@ -115,12 +116,6 @@ impl Frame {
     pub fn changed_area(&self, since: u64) -> u64 {
         self.changed_since(since, Rect::new(0, 0, self.width, self.height)).iter().map(Rect::area).sum()
     }
-}
-
-fn unreachable_source() -> crate::pixel::Source<'static> {
-    // A frame's buffer is always width*height*4 bytes, so Source::new cannot fail; an empty
-    // source keeps this path panic-free all the same.
-    crate::pixel::Source::new(&[], 0, 0, 0).unwrap_or_else(|| unreachable!())
 }
 
 /// Turns a [`FrameSource`] into a stream of [`Frame`]s.

@@ -59,12 +59,13 @@ fn hash(mut v: u32) -> u32 {
 }
 
 /// Publishes the pattern into `frames`: frame 0 at once, then (if `fps` > 0) the next frame every
-/// `1/fps` seconds, through a page-tracked buffer and a [`crate::damage::DamageTracker`], as the
+/// `1/fps` seconds, stopping (but staying up) after `limit` frames if one is given, through a page-tracked buffer and a [`crate::damage::DamageTracker`], as the
 /// machine's display will. Runs until the receivers are gone.
 pub async fn animate(
     width: u16,
     height: u16,
     fps: u32,
+    limit: Option<u32>,
     frames: tokio::sync::watch::Sender<Option<std::sync::Arc<crate::damage::Frame>>>,
 ) {
     use crate::damage::{BufferSource, DamageTracker};
@@ -78,7 +79,7 @@ pub async fn animate(
                 return;
             }
         }
-        if fps == 0 {
+        if fps == 0 || limit.is_some_and(|l| n + 1 >= l) {
             frames.closed().await;
             return;
         }

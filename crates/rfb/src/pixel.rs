@@ -14,6 +14,9 @@ pub struct Source<'a> {
 }
 
 impl<'a> Source<'a> {
+    /// A 0x0 source.
+    pub const EMPTY: Source<'static> = Source { pixels: &[], stride: 0, width: 0, height: 0 };
+
     /// `None` if `pixels` is too short for `height` rows of `stride` bytes or `stride` is under
     /// `width * 4`; so every in-bounds pixel read afterwards is valid.
     pub fn new(pixels: &'a [u8], width: u16, height: u16, stride: usize) -> Option<Source<'a>> {

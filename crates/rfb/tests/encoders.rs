@@ -144,7 +144,8 @@ fn tight_jpeg_is_close_and_smaller_at_lower_quality() {
         .flat_map(|y| (0..usize::from(W)).map(move |x| (x, y)))
         .map(|(x, y)| {
             let v = src.get(x, y);
-            ((v >> 16) as u8, (v >> 8) as u8, v as u8)
+            let [b, g, r, _] = v.to_le_bytes();
+            (r, g, b)
         })
         .collect();
     let mut sizes = Vec::new();

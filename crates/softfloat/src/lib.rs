@@ -7,10 +7,25 @@
 //!
 //! # API
 //!
-//! [`f32`] and [`f64`] hold the same set of functions; operands and results are raw bit patterns
+//! [`f32`](mod@f32) and [`f64`](mod@f64) hold the same set of functions; operands and results are raw bit patterns
 //! (`u32` / `u64`), the rounding mode is a [`Rounding`] (the CPU resolves `rm = DYN` from `frm`
 //! before calling), and exception flags are OR-ed into a [`Flags`] (the `fflags` layout, so the
 //! CPU ORs `fl.bits()` into `fflags`). Flags are only ever set, never cleared.
+//!
+//! ```
+//! use doppel_softfloat::{f32, f64, Flags, Rounding};
+//!
+//! let mut fflags = Flags::default();
+//! let (one, three) = (0x3f80_0000, 0x4040_0000); // 1.0f32, 3.0f32
+//! assert_eq!(f32::div(one, three, Rounding::Rne, &mut fflags), 0x3eaa_aaab);
+//! assert_eq!(f32::div(one, three, Rounding::Rtz, &mut fflags), 0x3eaa_aaaa);
+//! assert_eq!(fflags, Flags::NX);
+//!
+//! // inf - inf: invalid, and the result is the canonical NaN whatever the inputs' payloads.
+//! let inf = 0x7ff0_0000_0000_0000;
+//! assert_eq!(f64::sub(inf, inf, Rounding::Rne, &mut fflags), doppel_softfloat::F64_CANONICAL_NAN);
+//! assert_eq!(fflags.bits(), 0x11); // NV | NX, accrued
+//! ```
 //!
 //! # Representation
 //!
@@ -28,7 +43,7 @@
 //! - `mul`: the exact 48-bit (binary32, `u64`) or 106-bit (binary64, `u128`) product.
 //! - `div`: one integer division (`u64` for binary32, `u128 / u64` for binary64) giving at least
 //!   40 quotient bits, sticky if the remainder is non-zero.
-//! - `sqrt`: the integer square root (`u64::isqrt`/`u128::isqrt`, exact floor) of the
+//! - `sqrt`: an exact integer square root (table estimate, Newton steps, exact correction) of the
 //!   significand scaled to an even exponent, sticky if the root is not exact.
 //! - `fma`: the exact product in a `u128` with its top bit at 125, the addend aligned to it with a
 //!   sticky shift, one rounding at the end.
@@ -81,8 +96,9 @@
 //!   exponents, subnormals, zeros, infinities and NaNs; and RNE results against the host FPU.
 //!   A longer soak: `cargo test -p doppel-softfloat --release --test oracle -- --ignored`
 //!   (`SOFTFLOAT_SOAK_N` sets the number of cases per operation and mode).
-//! - `fuzz/`: a `cargo fuzz` target comparing every operation on arbitrary bits with the oracle
-//!   (see `fuzz/README.md`).
+//! - `fuzz/softfloat/` (repository root): a `cargo fuzz` target comparing every operation on
+//!   arbitrary bits with the oracle:
+//!   `cargo +nightly fuzz run --fuzz-dir fuzz/softfloat ops` (see `fuzz/softfloat/README.md`).
 //! - Benchmark: `cargo run -p doppel-softfloat --release --example bench`.
 
 mod soft;

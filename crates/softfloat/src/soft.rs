@@ -128,6 +128,12 @@ fn shr_jam64(x: u64, n: u32) -> u64 {
     }
 }
 
+/// [`shr_jam64`] for `x < 2^63` and `n <= 63`, without branches.
+#[inline(always)]
+fn shr_jam64_small(x: u64, n: u32) -> u64 {
+    (x >> n) | u64::from(x & ((1u64 << n) - 1) != 0)
+}
+
 #[inline(always)]
 fn shr_jam128(x: u128, n: u32) -> u128 {
     if n == 0 {
@@ -277,33 +283,21 @@ pub(crate) fn add<F: Format>(a: u64, b: u64, rm: Rounding, fl: &mut Flags) -> u6
     if is_zero::<F>(a) {
         return b;
     }
-    let (ea, ma) = unpack::<F>(a);
-    let (eb, mb) = unpack::<F>(b);
-    if sa == sb {
-        let (e, x, y) = if ea >= eb {
-            (ea, ma, shr_jam64(mb, (ea - eb) as u32))
-        } else {
-            (eb, mb, shr_jam64(ma, (eb - ea) as u32))
-        };
-        let s = x + y;
-        if s >= 1 << 63 {
-            round_pack::<F>(sa, e + 1, shr_jam64(s, 1), rm, fl)
-        } else {
-            round_pack::<F>(sa, e, s, rm, fl)
-        }
+    // Order by magnitude (the raw bits order finite magnitudes), so `x >= y` below and the
+    // result takes the sign of `a`. Written to compile to selects rather than branches.
+    let (a, b) = if b & !F::SIGN > a & !F::SIGN {
+        (b, a)
     } else {
-        let (sign, e, x, y) = if ea > eb || (ea == eb && ma >= mb) {
-            (sa, ea, ma, shr_jam64(mb, (ea - eb) as u32))
-        } else {
-            (sb, eb, mb, shr_jam64(ma, (eb - ea) as u32))
-        };
-        let d = x - y;
-        if d == 0 {
-            return cancel_zero::<F>(rm);
-        }
-        let lz = d.leading_zeros() - 1;
-        round_pack::<F>(sign, e - lz as i32, d << lz, rm, fl)
+        (a, b)
+    };
+    let (ea, x) = unpack::<F>(a);
+    let (eb, mb) = unpack::<F>(b);
+    let y = shr_jam64_small(mb, ((ea - eb) as u32).min(63));
+    let r = if sa == sb { x + y } else { x - y };
+    if r == 0 {
+        return cancel_zero::<F>(rm);
     }
+    norm_round_pack::<F>(sign_of::<F>(a), ea, r, rm, fl)
 }
 
 #[inline]
@@ -419,14 +413,65 @@ pub(crate) fn sqrt<F: Format>(a: u64, rm: Rounding, fl: &mut Flags) -> u64 {
     // root = sqrt(ma / 2^62 * 2^odd) * 2^62, in [2^62, 2^63), sticky if inexact.
     let root = if 2 * F::EXTRA >= 62 {
         let r = (ma >> F::EXTRA) << (F::EXTRA + odd);
-        let s = r.isqrt();
+        let s = isqrt64(r);
         (s << (62 - 31)) | u64::from(s * s != r)
     } else {
         let r = u128::from(ma) << (62 + odd);
-        let s = r.isqrt();
-        (s as u64) | u64::from(s * s != r)
+        let s = isqrt128(r);
+        s | u64::from(u128::from(s) * u128::from(s) != r)
     };
     round_pack::<F>(false, (e >> 1) + F::BIAS, root, rm, fl)
+}
+
+/// `floor(sqrt(i * 2^16))` for the top byte of a radicand, built at compile time.
+const SQRT_TABLE: [u16; 256] = {
+    let mut t = [0u16; 256];
+    let mut i = 0;
+    let mut r: u64 = 0;
+    while i < 256 {
+        let n = (i as u64) << 16;
+        while (r + 1) * (r + 1) <= n {
+            r += 1;
+        }
+        t[i] = r as u16;
+        i += 1;
+    }
+    t
+};
+
+/// `floor(sqrt(n))` for `n` in `[2^62, 2^64)`: a table estimate, two Newton steps, an exact
+/// correction. (Our own rather than `u64::isqrt`, so no host floating point is involved.)
+#[inline(always)]
+fn isqrt64(n: u64) -> u64 {
+    debug_assert!(n >= 1 << 62);
+    // sqrt(n) ~ sqrt(top byte * 2^16) * 2^20, good to about 7 bits; never zero.
+    let mut s = u64::from(SQRT_TABLE[(n >> 56) as usize]) << 20;
+    s = (s + n / s) >> 1;
+    s = (s + n / s) >> 1;
+    // Newton from any start lands within a few units; make it exact.
+    while u128::from(s) * u128::from(s) > u128::from(n) {
+        s -= 1;
+    }
+    while u128::from(s + 1) * u128::from(s + 1) <= u128::from(n) {
+        s += 1;
+    }
+    s
+}
+
+/// `floor(sqrt(n))` for `n` in `[2^124, 2^126)`: the root of the top 64 bits, one Newton step
+/// (one `u128 / u64` division), an exact correction.
+#[inline(always)]
+fn isqrt128(n: u128) -> u64 {
+    debug_assert!(n >> 124 != 0 && n >> 126 == 0);
+    let mut s = isqrt64((n >> 62) as u64) << 31; // within 2^31 of the root, from below
+    s = ((u128::from(s) + n / u128::from(s)) >> 1) as u64;
+    while u128::from(s) * u128::from(s) > n {
+        s -= 1;
+    }
+    while u128::from(s + 1) * u128::from(s + 1) <= n {
+        s += 1;
+    }
+    s
 }
 
 #[inline]
@@ -786,4 +831,62 @@ pub(crate) fn convert<S: Format, D: Format>(a: u64, rm: Rounding, fl: &mut Flags
     }
     let (e, m) = unpack::<S>(a);
     round_pack::<D>(sign, e - S::BIAS + D::BIAS, m, rm, fl)
+}
+
+#[cfg(test)]
+mod isqrt_tests {
+    use super::{isqrt128, isqrt64};
+
+    #[test]
+    fn isqrt_exact_at_square_boundaries() {
+        // Roots across the whole input range, including both ends.
+        let roots64 = [
+            1u64 << 31,
+            (1 << 31) + 1,
+            3_037_000_499,
+            3_037_000_500,
+            (1 << 32) - 1,
+        ];
+        for r in roots64
+            .into_iter()
+            .chain((0..2000).map(|i| (1u64 << 31) + i * 1_073_741))
+        {
+            let sq = u128::from(r) * u128::from(r);
+            for n in [sq.saturating_sub(1), sq, sq + 1, sq + 2 * u128::from(r)] {
+                if let Ok(n) = u64::try_from(n) {
+                    if n >= 1 << 62 {
+                        let s = isqrt64(n);
+                        assert!(
+                            u128::from(s) * u128::from(s) <= u128::from(n),
+                            "isqrt64({n}) = {s}"
+                        );
+                        assert!(
+                            u128::from(s + 1) * u128::from(s + 1) > u128::from(n),
+                            "isqrt64({n}) = {s}"
+                        );
+                    }
+                }
+            }
+        }
+        assert_eq!(isqrt64(u64::MAX), (1 << 32) - 1);
+        assert_eq!(isqrt64(1 << 62), 1 << 31);
+        let roots128 = [
+            1u64 << 62,
+            (1 << 62) + 1,
+            (1 << 63) - 1,
+            6_521_908_912_666_391_106,
+        ];
+        for r in roots128
+            .into_iter()
+            .chain((0..2000).map(|i| (1u64 << 62) + i * 2_305_843_009_213_693))
+        {
+            let sq = u128::from(r) * u128::from(r);
+            for n in [sq - 1, sq, sq + 1, sq + 2 * u128::from(r)] {
+                if n >> 124 != 0 && n >> 126 == 0 {
+                    let s = u128::from(isqrt128(n));
+                    assert!(s * s <= n && (s + 1) * (s + 1) > n, "isqrt128({n}) = {s}");
+                }
+            }
+        }
+    }
 }

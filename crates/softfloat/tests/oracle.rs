@@ -378,3 +378,49 @@ fn rne_matches_host_fpu() {
         failures.join("\n")
     );
 }
+
+/// A strided sweep of every binary32 bit pattern through the unary operations in all modes.
+#[test]
+#[ignore = "soak: cargo test -p doppel-softfloat --release --test oracle -- --ignored sweep"]
+fn sweep_f32_unary() {
+    let stride: u64 = std::env::var("SOFTFLOAT_SWEEP_STRIDE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1021);
+    let unary = [
+        Op::Sqrt,
+        Op::ToI32,
+        Op::ToU32,
+        Op::ToI64,
+        Op::ToU64,
+        Op::Convert,
+        Op::Classify,
+    ];
+    let mut failures = Vec::new();
+    let mut bits = 0u64;
+    while bits <= u64::from(u32::MAX) {
+        let a = bits as u32;
+        for op in unary {
+            for rm in Rounding::ALL {
+                if !op.rounds() && rm != Rounding::Rne {
+                    continue;
+                }
+                let ours = ours32(op, a, 0, 0, 0, rm);
+                let want = reference32(op, a, 0, 0, 0, rm);
+                if ours != want && failures.len() < 20 {
+                    failures.push(format!(
+                        "f32 {op:?} {}",
+                        describe(rm, u64::from(a), 0, 0, ours, want)
+                    ));
+                }
+            }
+        }
+        bits += stride;
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

@@ -122,6 +122,7 @@ pub struct Devices {
     virtio: Vec<VirtioMmio>,
 }
 
+/// The fixed platform (syscon, CLINT, PLIC, UART) without any virtio device.
 impl Default for Devices {
     fn default() -> Self {
         Devices::from_backends(Self::backends(DevicesConfig { net: false, input: false, rng: false, ..Default::default() }).unwrap_or_default())
@@ -170,6 +171,19 @@ impl Devices {
             uart: uart::Uart::default(),
             virtio: backends.into_iter().map(VirtioMmio::new).collect(),
         }
+    }
+
+    /// Machine reset (the guest asked through the syscon or SBI): every register back to its
+    /// power-on value, buffered input dropped; what the guest wrote to the disk stays (the
+    /// overlay is the disk, not device state).
+    pub fn reset(&mut self) {
+        self.clint = clint::Clint::default();
+        self.plic = plic::Plic::default();
+        self.uart = uart::Uart::default();
+        for v in &mut self.virtio {
+            v.reset();
+        }
+        self.update_irqs();
     }
 
     /// The occupied virtio slots, for the device tree.

@@ -150,6 +150,33 @@ fn whole_devices_round_trip() {
 }
 
 #[test]
+fn machine_reset_clears_registers_but_keeps_the_disk() {
+    let mut r = Rig::new();
+    r.w(CLINT_BASE + 0x4000, 8, 5).unwrap();
+    r.w(PLIC_BASE + 4 * 10, 4, 3).unwrap();
+    r.inject(InputEvent::UartRx(b"x".to_vec()));
+    let mut q = MockQueue::new(&mut r.ram, RAM, 16);
+    {
+        let mut ctx = MmioCtx { icount: 0, now: 0, env: &mut r.env };
+        mock::activate(&mut r.d.virtio[0], &mut r.ram, &mut ctx, VIRTIO_F_VERSION_1, &[&q]);
+    }
+    let mut req = [0u8; 16];
+    req[0] = 1; // OUT, sector 0
+    r.ram.write(RAM + 0x4000, &req).unwrap();
+    q.add_chain(&mut r.ram, &[(RAM + 0x4000, 16, false), (RAM + 0x5000, 512, false), (RAM + 0x6000, 1, true)]);
+    r.w(VIRTIO_BASE + 0x50, 4, 0).unwrap();
+    assert_eq!(r.d.block().unwrap().overlay().len(), 1);
+
+    r.d.reset();
+    assert_eq!(r.d.mtimecmp(), u64::MAX);
+    assert_eq!(r.r(PLIC_BASE + 4 * 10, 4).unwrap(), 0);
+    assert_eq!(r.r(UART_BASE + 5, 1).unwrap() & 1, 0, "receive buffer dropped");
+    assert_eq!(r.r(VIRTIO_BASE + 0x70, 4).unwrap(), 0, "virtio status reset");
+    assert_eq!(r.d.block().unwrap().overlay().len(), 1, "disk contents survive");
+    assert_eq!(r.d.interrupts(), Interrupts::default());
+}
+
+#[test]
 fn corrupted_or_mismatched_state_is_refused_with_a_clear_error() {
     let r = Rig::new();
     let good = r.d.save();

@@ -11,7 +11,7 @@ pub(crate) fn encode(src: &Source<'_>, rect: Rect, tr: &Translator, out: &mut Ve
 
 pub(crate) fn write_pixels(src: &Source<'_>, rect: Rect, tr: &Translator, out: &mut Vec<u8>) {
     let (x, w) = (usize::from(rect.x), usize::from(rect.w));
-    out.reserve(rect.area() as usize * tr.bytes_per_pixel());
+    out.reserve(usize::from(rect.w) * usize::from(rect.h) * tr.bytes_per_pixel());
     for y in usize::from(rect.y)..usize::from(rect.y) + usize::from(rect.h) {
         let row = src.row(x, y, w);
         if *tr.format() == crate::wire::PixelFormat::XRGB8888 {

@@ -176,7 +176,7 @@ impl TightState {
                         acc = 0;
                     }
                 }
-                if w % 8 != 0 {
+                if !w.is_multiple_of(8) {
                     data.push(acc << (8 - w % 8));
                 }
             }

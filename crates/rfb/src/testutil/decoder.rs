@@ -20,6 +20,9 @@ pub enum ServerMessage {
     Fence { flags: u32, payload: Vec<u8> },
 }
 
+/// A cursor as received: hotspot x, y, width, height, pixel values, mask bytes.
+pub type Cursor = (u16, u16, u16, u16, Vec<u32>, Vec<u8>);
+
 /// The client's view of the framebuffer, in its own pixel values.
 pub struct Decoder {
     pub pf: PixelFormat,
@@ -29,7 +32,7 @@ pub struct Decoder {
     pub fb: Vec<u32>,
     pub name: Option<Vec<u8>>,
     /// (hot x, hot y, w, h, pixel values, mask bytes)
-    pub cursor: Option<(u16, u16, u16, u16, Vec<u32>, Vec<u8>)>,
+    pub cursor: Option<Cursor>,
     pub qemu_ext_key: bool,
     zrle: Decompress,
     tight: [Decompress; 4],

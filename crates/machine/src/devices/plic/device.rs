@@ -65,6 +65,10 @@ impl Plic {
     /// The best source context `ctx` may claim: pending, enabled, priority above the threshold;
     /// highest priority first, lowest id among equals. 0 if none.
     fn best(&self, ctx: usize) -> u32 {
+        // Fast path (the hart asks often): nothing pending and enabled.
+        if self.pending.iter().zip(&self.enable[ctx]).all(|(p, e)| p & e == 0) {
+            return 0;
+        }
         let mut best = 0;
         let mut best_prio = self.threshold[ctx];
         for irq in 1..NUM_SOURCES {

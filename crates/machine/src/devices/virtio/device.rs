@@ -41,6 +41,8 @@ pub mod regs {
     pub const QUEUE_DRIVER_HIGH: u64 = 0x094;
     pub const QUEUE_DEVICE_LOW: u64 = 0x0a0;
     pub const QUEUE_DEVICE_HIGH: u64 = 0x0a4;
+    pub const SHM_LEN_LOW: u64 = 0x0b0;
+    pub const SHM_LEN_HIGH: u64 = 0x0b4;
     pub const CONFIG_GENERATION: u64 = 0x0fc;
     pub const CONFIG: u64 = 0x100;
 
@@ -129,7 +131,8 @@ impl VirtioMmio {
         self.status & STATUS_DRIVER_OK != 0 && self.status & STATUS_DEVICE_NEEDS_RESET == 0
     }
 
-    fn reset(&mut self) {
+    /// Device reset, as by a write of 0 to `Status`.
+    pub fn reset(&mut self) {
         self.device_features_sel = 0;
         self.driver_features = 0;
         self.driver_features_sel = 0;
@@ -206,6 +209,8 @@ impl VirtioMmio {
             regs::QUEUE_DEVICE_LOW => q.map_or(0, |q| (q.used & 0xffff_ffff) as u32),
             regs::QUEUE_DEVICE_HIGH => q.map_or(0, |q| (q.used >> 32) as u32),
             regs::CONFIG_GENERATION => self.config_generation,
+            // No shared memory regions: a length of all ones says "absent".
+            regs::SHM_LEN_LOW | regs::SHM_LEN_HIGH => u32::MAX,
             _ => 0,
         };
         Ok(u64::from(v))

@@ -1,4 +1,5 @@
 use super::disk::{DiskBase, DiskError, Overlay, OVERLAY_PAGE};
+use super::metrics::BlockMetrics;
 use crate::bus::MmioCtx;
 use crate::devices::virtio::backend::read_config_bytes;
 use crate::devices::virtio::{Chain, Queue, QueueError};
@@ -24,16 +25,6 @@ const QUEUE_SIZE: u16 = 128;
 /// The serial number returned by `GET_ID` (at most 20 bytes).
 const DISK_ID: &[u8] = b"doppel-disk";
 
-/// Counters; observations only, not part of the snapshot.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct BlockMetrics {
-    pub reads: u64,
-    pub writes: u64,
-    pub flushes: u64,
-    pub errors: u64,
-    /// Chains without room for a status byte, returned unanswered.
-    pub dropped: u64,
-}
 
 /// The block device: a read-only base plus the overlay.
 pub struct Block {

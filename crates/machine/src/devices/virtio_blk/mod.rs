@@ -7,9 +7,11 @@
 //! `QueueNotify` write. Supported: `IN`, `OUT`, `FLUSH` (a no-op: nothing is cached) and `GET_ID`;
 //! others complete with `UNSUPP`; out-of-range or misaligned requests complete with `IOERR`.
 mod device;
+mod metrics;
 mod disk;
 mod persist;
 
-pub use device::{Block, BlockMetrics, SECTOR_SIZE};
+pub use device::{Block, SECTOR_SIZE};
+pub use metrics::BlockMetrics;
 pub use disk::{DiskBase, DiskError, MemDisk, Overlay, OVERLAY_PAGE};
 pub use persist::BlockState;

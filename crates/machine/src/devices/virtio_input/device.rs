@@ -1,5 +1,7 @@
 use std::collections::VecDeque;
 
+use super::metrics::InputMetrics;
+
 use crate::bus::MmioCtx;
 use crate::devices::virtio::backend::read_config_bytes;
 use crate::devices::virtio::{DeviceKind, Queue, QueueError};
@@ -46,13 +48,6 @@ pub struct InputConfig {
     pub height: u32,
 }
 
-/// Counters; observations only, not part of the snapshot.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct InputMetrics {
-    pub events: u64,
-    /// Reports dropped because the pending queue was full.
-    pub dropped_reports: u64,
-}
 
 /// A keyboard or tablet.
 #[derive(Debug, Clone)]

@@ -11,7 +11,9 @@
 //! buffer is posted; a report that does not fit is dropped whole and counted. The status queue
 //! (LED state from the driver) is consumed and ignored.
 mod device;
+mod metrics;
 mod persist;
 
-pub use device::{Input, InputConfig, InputMetrics, MAX_PENDING};
+pub use device::{Input, InputConfig, MAX_PENDING};
+pub use metrics::InputMetrics;
 pub use persist::InputState;
