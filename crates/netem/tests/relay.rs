@@ -116,7 +116,7 @@ async fn lossy_udp_run(seed: u64, count: u32) -> (BTreeSet<u32>, doppel_netem::L
     let sender = async {
         for i in 0..count {
             client.send(&i.to_le_bytes()).await.unwrap();
-            if i % 50 == 49 {
+            if i % 10 == 9 {
                 tokio::time::sleep(ms(1)).await;
             }
         }
