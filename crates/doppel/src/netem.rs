@@ -7,10 +7,14 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use doppel_netem::bench::{bulk_transfer, echo_server, median, percentile, round_trips, sink_server};
+use doppel_netem::bench::{
+    bulk_transfer, echo_server, median, percentile, round_trips, sink_server,
+};
 use doppel_netem::control::{parse_switch, ParamChanges};
 use doppel_netem::tun::Tun;
-use doppel_netem::units::{parse_duration, parse_loss, parse_rate, parse_size, Loss, Rate, UnitError};
+use doppel_netem::units::{
+    parse_duration, parse_loss, parse_rate, parse_size, Loss, Rate, UnitError,
+};
 use doppel_netem::{ControlSocket, Dir, LinkHandle, LinkParams, TcpRelay, TunBridge, UdpRelay};
 use tracing::info;
 
@@ -217,7 +221,8 @@ impl LinkArgs {
             reorder: self.down_reorder,
         };
         let base = common.apply(&LinkParams::default());
-        LinkHandle::new(up.apply(&base), down.apply(&base), self.seed).context("invalid link parameters")
+        LinkHandle::new(up.apply(&base), down.apply(&base), self.seed)
+            .context("invalid link parameters")
     }
 }
 
@@ -257,20 +262,32 @@ pub fn run(args: NetemArgs) -> Result<()> {
 }
 
 fn describe(handle: &LinkHandle) -> String {
-    format!("up: {}; down: {}; seed {}", handle.params(Dir::Up), handle.params(Dir::Down), handle.seed())
+    format!(
+        "up: {}; down: {}; seed {}",
+        handle.params(Dir::Up),
+        handle.params(Dir::Down),
+        handle.seed()
+    )
 }
 
 async fn relay(a: RelayArgs) -> Result<()> {
     let handle = a.link.handle()?;
     let tcp = match a.proto {
-        Proto::Tcp | Proto::Both => Some(TcpRelay::start(a.listen, a.target, handle.clone()).await?),
+        Proto::Tcp | Proto::Both => {
+            Some(TcpRelay::start(a.listen, a.target, handle.clone()).await?)
+        }
         Proto::Udp => None,
     };
     let udp = match a.proto {
-        Proto::Udp | Proto::Both => Some(UdpRelay::start(a.listen, a.target, handle.clone(), a.udp_idle).await?),
+        Proto::Udp | Proto::Both => {
+            Some(UdpRelay::start(a.listen, a.target, handle.clone(), a.udp_idle).await?)
+        }
         Proto::Tcp => None,
     };
-    let local = tcp.as_ref().map(TcpRelay::local_addr).or(udp.as_ref().map(UdpRelay::local_addr));
+    let local = tcp
+        .as_ref()
+        .map(TcpRelay::local_addr)
+        .or(udp.as_ref().map(UdpRelay::local_addr));
     println!(
         "netem: relaying {:?} {} -> {} ({})",
         a.proto,
@@ -293,7 +310,10 @@ async fn tun(a: TunArgs) -> Result<()> {
                 .output()
                 .context("cannot run `ip` (is iproute2 installed?)")?;
             if !out.status.success() {
-                bail!("cannot move {dev} into namespace {ns}: {}", String::from_utf8_lossy(&out.stderr).trim());
+                bail!(
+                    "cannot move {dev} into namespace {ns}: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
             }
         }
     }
@@ -310,7 +330,11 @@ async fn serve(handle: LinkHandle, run: &RunArgs) -> Result<()> {
         None => None,
     };
     let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    let every = if run.stats_every.is_zero() { Duration::from_secs(365 * 86_400) } else { run.stats_every };
+    let every = if run.stats_every.is_zero() {
+        Duration::from_secs(365 * 86_400)
+    } else {
+        run.stats_every
+    };
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
         tokio::select! {
@@ -337,11 +361,20 @@ impl Drop for Reaped {
 
 /// User + system CPU seconds of a process and its reaped children (/proc/PID/stat, USER_HZ = 100).
 fn cpu_seconds(pid: u32) -> Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("reading /proc/{pid}/stat"))?;
-    let after = stat.rsplit_once(')').map(|x| x.1).context("odd /proc stat")?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    let after = stat
+        .rsplit_once(')')
+        .map(|x| x.1)
+        .context("odd /proc stat")?;
     let f: Vec<&str> = after.split_whitespace().collect();
     // After the command: state is field 3; utime, stime, cutime, cstime are fields 14-17.
-    let ticks: u64 = f.get(11..15).context("short /proc stat")?.iter().map(|x| x.parse::<u64>().unwrap_or(0)).sum();
+    let ticks: u64 = f
+        .get(11..15)
+        .context("short /proc stat")?
+        .iter()
+        .map(|x| x.parse::<u64>().unwrap_or(0))
+        .sum();
     Ok(ticks as f64 / 100.0)
 }
 
@@ -366,14 +399,24 @@ async fn spawn_relay(kind: &str, socat: &str, target: SocketAddr) -> Result<(Rea
     let listen: SocketAddr = ([127, 0, 0, 1], port).into();
     let child = if kind == "doppel" {
         Command::new(std::env::current_exe()?)
-            .args(["netem", "relay", "--listen", &listen.to_string(), "--target", &target.to_string()])
+            .args([
+                "netem",
+                "relay",
+                "--listen",
+                &listen.to_string(),
+                "--target",
+                &target.to_string(),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .context("cannot start the doppel relay")?
     } else {
         Command::new(socat)
-            .args([format!("TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr"), format!("TCP:{target}")])
+            .args([
+                format!("TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr"),
+                format!("TCP:{target}"),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

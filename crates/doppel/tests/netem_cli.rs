@@ -8,7 +8,10 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn doppel(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_doppel")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_doppel"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn stderr(o: &Output) -> String {
@@ -17,20 +20,39 @@ fn stderr(o: &Output) -> String {
 
 #[test]
 fn bad_parameters_are_refused_with_clear_errors() {
-    let relay = ["netem", "relay", "--listen", "127.0.0.1:0", "--target", "127.0.0.1:9"];
+    let relay = [
+        "netem",
+        "relay",
+        "--listen",
+        "127.0.0.1:0",
+        "--target",
+        "127.0.0.1:9",
+    ];
     let with = |extra: &[&str]| doppel(&[&relay[..], extra].concat());
 
     let o = with(&["--delay", "-5ms"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("duration `-5ms` must not be negative"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("duration `-5ms` must not be negative"),
+        "{}",
+        stderr(&o)
+    );
 
     let o = with(&["--up-rate", "0"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("rate `0` is zero; omit the rate or write `unlimited`"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("rate `0` is zero; omit the rate or write `unlimited`"),
+        "{}",
+        stderr(&o)
+    );
 
     let o = with(&["--loss", "5"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("loss `5` needs a unit: % (e.g. 1%)"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("loss `5` needs a unit: % (e.g. 1%)"),
+        "{}",
+        stderr(&o)
+    );
 
     let o = with(&["--queue", "10"]);
     assert_eq!(o.status.code(), Some(1));
@@ -41,10 +63,20 @@ fn bad_parameters_are_refused_with_clear_errors() {
 
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let o = doppel(&["netem", "relay", "--listen", &addr, "--target", "127.0.0.1:9"]);
+    let o = doppel(&[
+        "netem",
+        "relay",
+        "--listen",
+        &addr,
+        "--target",
+        "127.0.0.1:9",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
-    assert!(e.starts_with(&format!("error: cannot listen for TCP on {addr}: ")), "{e}");
+    assert!(
+        e.starts_with(&format!("error: cannot listen for TCP on {addr}: ")),
+        "{e}"
+    );
     assert!(e.to_lowercase().contains("in use"), "{e}");
 }
 
@@ -52,10 +84,23 @@ fn bad_parameters_are_refused_with_clear_errors() {
 fn help_teaches_with_examples() {
     let o = doppel(&["netem", "--help"]);
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("Examples:") && out.contains("--delay 50ms --rate 10mbit"), "{out}");
+    assert!(
+        out.contains("Examples:") && out.contains("--delay 50ms --rate 10mbit"),
+        "{out}"
+    );
     let o = doppel(&["netem", "relay", "--help"]);
     let out = String::from_utf8_lossy(&o.stdout);
-    for flag in ["--delay", "--jitter", "--rate", "--queue", "--loss", "--seed", "--up-delay", "--down-rate", "--control"] {
+    for flag in [
+        "--delay",
+        "--jitter",
+        "--rate",
+        "--queue",
+        "--loss",
+        "--seed",
+        "--up-delay",
+        "--down-rate",
+        "--control",
+    ] {
         assert!(out.contains(flag), "relay --help lacks {flag}");
     }
 }
@@ -78,19 +123,39 @@ fn echo_server() -> std::net::SocketAddr {
 #[test]
 fn a_relay_process_delays_answers_control_and_reports_on_exit() {
     let echo = echo_server();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let listen = format!("127.0.0.1:{port}");
     let sock = std::env::temp_dir().join(format!("doppel-netem-cli-{}.sock", std::process::id()));
     let mut child = Command::new(env!("CARGO_BIN_EXE_doppel"))
-        .args(["netem", "relay", "--listen", &listen, "--target", &echo.to_string(), "--delay", "15ms"])
+        .args([
+            "netem",
+            "relay",
+            "--listen",
+            &listen,
+            "--target",
+            &echo.to_string(),
+            "--delay",
+            "15ms",
+        ])
         .args(["--up-delay", "5ms", "--control", sock.to_str().unwrap()])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
-    assert!(first.starts_with(&format!("netem: relaying Tcp {listen} -> {echo} (up: delay=5ms")), "{first}");
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(
+        first.starts_with(&format!(
+            "netem: relaying Tcp {listen} -> {echo} (up: delay=5ms"
+        )),
+        "{first}"
+    );
 
     let mut conn = TcpStream::connect(&listen).unwrap();
     conn.set_nodelay(true).unwrap();
@@ -105,20 +170,34 @@ fn a_relay_process_delays_answers_control_and_reports_on_exit() {
     }
     times.sort();
     let med = times[2];
-    assert!(med >= Duration::from_millis(20) && med <= Duration::from_millis(35), "RTT {med:?} for 5 + 15 ms");
+    assert!(
+        med >= Duration::from_millis(20) && med <= Duration::from_millis(35),
+        "RTT {med:?} for 5 + 15 ms"
+    );
 
     let mut ctl = UnixStream::connect(&sock).unwrap();
     ctl.write_all(b"stats\n").unwrap();
     let mut reply = String::new();
-    BufReader::new(ctl.try_clone().unwrap()).read_line(&mut reply).unwrap();
-    assert!(reply.starts_with("ok up.packets_in=5 up.bytes_in=25 "), "{reply}");
+    BufReader::new(ctl.try_clone().unwrap())
+        .read_line(&mut reply)
+        .unwrap();
+    assert!(
+        reply.starts_with("ok up.packets_in=5 up.bytes_in=25 "),
+        "{reply}"
+    );
     drop(conn);
 
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(killed.success());
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "exit {:?}", out.status);
     let err = stderr(&out);
-    assert!(err.contains("netem: final up.packets_in=5 up.bytes_in=25 "), "{err}");
+    assert!(
+        err.contains("netem: final up.packets_in=5 up.bytes_in=25 "),
+        "{err}"
+    );
     assert!(!sock.exists(), "control socket left behind");
 }

@@ -76,7 +76,12 @@ pub async fn sink_server(addr: SocketAddr) -> io::Result<Server> {
 
 /// Round-trip times of `count` messages of `size` bytes sent one at a time to an echo server at
 /// `addr` (through whatever is in between), after `warmup` untimed ones.
-pub async fn round_trips(addr: SocketAddr, count: usize, size: usize, warmup: usize) -> io::Result<Vec<Duration>> {
+pub async fn round_trips(
+    addr: SocketAddr,
+    count: usize,
+    size: usize,
+    warmup: usize,
+) -> io::Result<Vec<Duration>> {
     let mut s = TcpStream::connect(addr).await?;
     s.set_nodelay(true)?;
     let msg = vec![0x5a_u8; size.max(1)];
@@ -90,7 +95,10 @@ pub async fn round_trips(addr: SocketAddr, count: usize, size: usize, warmup: us
             times.push(t0.elapsed());
         }
         if back != msg {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "echo returned different bytes"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "echo returned different bytes",
+            ));
         }
     }
     Ok(times)
@@ -98,7 +106,11 @@ pub async fn round_trips(addr: SocketAddr, count: usize, size: usize, warmup: us
 
 /// Sends `bytes` bytes to a sink server at `addr`, paced to `pace` if given, and returns the time
 /// until the sink acknowledged all of them.
-pub async fn bulk_transfer(addr: SocketAddr, bytes: u64, pace: Option<Rate>) -> io::Result<Duration> {
+pub async fn bulk_transfer(
+    addr: SocketAddr,
+    bytes: u64,
+    pace: Option<Rate>,
+) -> io::Result<Duration> {
     let mut s = TcpStream::connect(addr).await?;
     let chunk = vec![0xa5_u8; 64 * 1024];
     let t0 = Instant::now();
@@ -117,7 +129,10 @@ pub async fn bulk_transfer(addr: SocketAddr, bytes: u64, pace: Option<Rate>) -> 
     s.read_exact(&mut ack).await?;
     let got = u64::from_le_bytes(ack);
     if got != bytes {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("sink received {got} of {bytes} bytes")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("sink received {got} of {bytes} bytes"),
+        ));
     }
     Ok(t0.elapsed())
 }

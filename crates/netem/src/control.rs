@@ -41,7 +41,10 @@ pub enum ControlError {
     #[error("unknown command `{command}` (known: set, get, stats, help)")]
     UnknownCommand { command: String },
     #[error("`{command}` takes no arguments, found `{extra}`")]
-    UnexpectedArgument { command: &'static str, extra: String },
+    UnexpectedArgument {
+        command: &'static str,
+        extra: String,
+    },
     #[error("`set` needs a direction: up, down or both")]
     MissingDirection,
     #[error("unknown direction `{dir}` (use up, down or both)")]
@@ -124,7 +127,10 @@ impl ParamChanges {
 /// A parsed control command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    Set { target: Target, changes: ParamChanges },
+    Set {
+        target: Target,
+        changes: ParamChanges,
+    },
     Get,
     Stats,
     Help,
@@ -133,12 +139,22 @@ pub enum Command {
 /// Parses one command line (without its newline).
 pub fn parse_command(line: &str) -> Result<Command, ControlError> {
     if line.len() > MAX_LINE {
-        return Err(ControlError::TooLong { len: line.len(), max: MAX_LINE });
+        return Err(ControlError::TooLong {
+            len: line.len(),
+            max: MAX_LINE,
+        });
     }
     let mut words = line.split_ascii_whitespace();
-    let Some(command) = words.next() else { return Err(ControlError::Empty) };
-    let no_args = |command: &'static str, mut rest: std::str::SplitAsciiWhitespace<'_>, cmd: Command| match rest.next() {
-        Some(extra) => Err(ControlError::UnexpectedArgument { command, extra: extra.to_owned() }),
+    let Some(command) = words.next() else {
+        return Err(ControlError::Empty);
+    };
+    let no_args = |command: &'static str,
+                   mut rest: std::str::SplitAsciiWhitespace<'_>,
+                   cmd: Command| match rest.next() {
+        Some(extra) => Err(ControlError::UnexpectedArgument {
+            command,
+            extra: extra.to_owned(),
+        }),
         None => Ok(cmd),
     };
     match command {
@@ -151,33 +167,49 @@ pub fn parse_command(line: &str) -> Result<Command, ControlError> {
                 Some("up") => Target::Up,
                 Some("down") => Target::Down,
                 Some("both") => Target::Both,
-                Some(other) => return Err(ControlError::UnknownDirection { dir: other.to_owned() }),
+                Some(other) => {
+                    return Err(ControlError::UnknownDirection {
+                        dir: other.to_owned(),
+                    })
+                }
             };
             let mut changes = ParamChanges::default();
             for (i, word) in words.enumerate() {
                 let Some((key, value)) = word.split_once('=') else {
-                    return Err(ControlError::NotAssignment { word: word.to_owned(), index: i + 3 });
+                    return Err(ControlError::NotAssignment {
+                        word: word.to_owned(),
+                        index: i + 3,
+                    });
                 };
                 set_key(&mut changes, key, value)?;
             }
             if changes.is_empty() {
-                return Err(ControlError::NothingToSet { dir: target.to_string() });
+                return Err(ControlError::NothingToSet {
+                    dir: target.to_string(),
+                });
             }
             Ok(Command::Set { target, changes })
         }
-        other => Err(ControlError::UnknownCommand { command: other.to_owned() }),
+        other => Err(ControlError::UnknownCommand {
+            command: other.to_owned(),
+        }),
     }
 }
 
 fn set_key(c: &mut ParamChanges, key: &str, value: &str) -> Result<(), ControlError> {
     fn put<T>(slot: &mut Option<T>, key: &str, v: T) -> Result<(), ControlError> {
         if slot.is_some() {
-            return Err(ControlError::DuplicateKey { key: key.to_owned() });
+            return Err(ControlError::DuplicateKey {
+                key: key.to_owned(),
+            });
         }
         *slot = Some(v);
         Ok(())
     }
-    let bad = |source| ControlError::BadValue { key: key.to_owned(), source };
+    let bad = |source| ControlError::BadValue {
+        key: key.to_owned(),
+        source,
+    };
     match key {
         "delay" => put(&mut c.delay, key, parse_duration(value).map_err(bad)?),
         "jitter" => put(&mut c.jitter, key, parse_duration(value).map_err(bad)?),
@@ -186,10 +218,14 @@ fn set_key(c: &mut ParamChanges, key: &str, value: &str) -> Result<(), ControlEr
         "burst" => put(&mut c.burst, key, parse_size(value).map_err(bad)?),
         "loss" => put(&mut c.loss, key, parse_loss(value).map_err(bad)?),
         "reorder" => {
-            let on = parse_switch(value).ok_or_else(|| ControlError::BadSwitch { value: value.to_owned() })?;
+            let on = parse_switch(value).ok_or_else(|| ControlError::BadSwitch {
+                value: value.to_owned(),
+            })?;
             put(&mut c.reorder, key, on)
         }
-        _ => Err(ControlError::UnknownKey { key: key.to_owned() }),
+        _ => Err(ControlError::UnknownKey {
+            key: key.to_owned(),
+        }),
     }
 }
 
@@ -225,7 +261,11 @@ pub fn execute(command: &Command, handle: &LinkHandle) -> Result<String, Control
 }
 
 fn params_line(handle: &LinkHandle) -> String {
-    format!("up: {}; down: {}", handle.params(Dir::Up), handle.params(Dir::Down))
+    format!(
+        "up: {}; down: {}",
+        handle.params(Dir::Up),
+        handle.params(Dir::Down)
+    )
 }
 
 /// The full reply line (without newline) for one request line.
@@ -256,8 +296,11 @@ mod tests {
 
     #[test]
     fn parses_the_documented_example() {
-        let c = parse_command("set up delay=50ms jitter=5ms rate=10mbit queue=64k loss=1%").unwrap();
-        let Command::Set { target, changes } = c else { panic!("not a set") };
+        let c =
+            parse_command("set up delay=50ms jitter=5ms rate=10mbit queue=64k loss=1%").unwrap();
+        let Command::Set { target, changes } = c else {
+            panic!("not a set")
+        };
         assert_eq!(target, Target::Up);
         assert_eq!(changes.delay, Some(Duration::from_millis(50)));
         assert_eq!(changes.jitter, Some(Duration::from_millis(5)));
@@ -273,26 +316,48 @@ mod tests {
     fn errors_name_what_is_wrong() {
         let msg = |l: &str| error_chain(&parse_command(l).unwrap_err());
         assert_eq!(msg(""), "empty command; try `help`");
-        assert_eq!(msg("sett up"), "unknown command `sett` (known: set, get, stats, help)");
+        assert_eq!(
+            msg("sett up"),
+            "unknown command `sett` (known: set, get, stats, help)"
+        );
         assert_eq!(msg("set"), "`set` needs a direction: up, down or both");
-        assert_eq!(msg("set sideways delay=1ms"), "unknown direction `sideways` (use up, down or both)");
+        assert_eq!(
+            msg("set sideways delay=1ms"),
+            "unknown direction `sideways` (use up, down or both)"
+        );
         assert!(msg("set up").starts_with("`set up` needs at least one key=value"));
         assert_eq!(msg("set up delay"), "`delay` (word 3) is not key=value");
         assert!(msg("set up dealy=5ms").starts_with("unknown key `dealy`"));
-        assert_eq!(msg("set up delay=-5ms"), "bad value for `delay`: duration `-5ms` must not be negative");
+        assert_eq!(
+            msg("set up delay=-5ms"),
+            "bad value for `delay`: duration `-5ms` must not be negative"
+        );
         assert_eq!(
             msg("set both rate=0"),
             "bad value for `rate`: rate `0` is zero; omit the rate or write `unlimited` for no limit"
         );
         assert_eq!(msg("set up delay=1ms delay=2ms"), "key `delay` given twice");
         assert_eq!(msg("stats now"), "`stats` takes no arguments, found `now`");
-        assert_eq!(msg("set up reorder=maybe"), "bad value for `reorder`: `maybe` (use on or off)");
-        assert!(matches!(parse_command(&"x".repeat(5000)), Err(ControlError::TooLong { .. })));
+        assert_eq!(
+            msg("set up reorder=maybe"),
+            "bad value for `reorder`: `maybe` (use on or off)"
+        );
+        assert!(matches!(
+            parse_command(&"x".repeat(5000)),
+            Err(ControlError::TooLong { .. })
+        ));
     }
 
     #[test]
     fn set_changes_only_named_keys_and_validates_both_before_applying() {
-        let h = LinkHandle::symmetric(LinkParams { delay: Duration::from_millis(7), ..LinkParams::default() }, 1).unwrap();
+        let h = LinkHandle::symmetric(
+            LinkParams {
+                delay: Duration::from_millis(7),
+                ..LinkParams::default()
+            },
+            1,
+        )
+        .unwrap();
         let r = reply("set down rate=1mbit", &h);
         assert!(r.starts_with("ok up: delay=7ms"), "{r}");
         assert_eq!(h.params(Dir::Down).delay, Duration::from_millis(7));
@@ -312,14 +377,20 @@ mod tests {
     /// never panic, and every accepted `set` survives a display/parse round trip.
     #[test]
     fn random_lines_never_panic() {
-        let seeds = ["set up delay=50ms jitter=5ms rate=10mbit queue=64k loss=1%", "stats", "set both reorder=on burst=1k"];
+        let seeds = [
+            "set up delay=50ms jitter=5ms rate=10mbit queue=64k loss=1%",
+            "stats",
+            "set both reorder=on burst=1k",
+        ];
         let alphabet = b"setupdownbothdelayjitterratequeueburstlossreorder=0123456789.%-+ msbitkKiBgG\t\xc2\xb5";
         let mut rng = Rng::new(12345);
         for i in 0..20_000 {
             let mut line: Vec<u8> = seeds[i % seeds.len()].as_bytes().to_vec();
             for _ in 0..=rng.below(6) {
-                let pos = usize::try_from(rng.below(u64::try_from(line.len()).unwrap() + 1)).unwrap();
-                let byte = alphabet[usize::try_from(rng.below(u64::try_from(alphabet.len()).unwrap())).unwrap()];
+                let pos =
+                    usize::try_from(rng.below(u64::try_from(line.len()).unwrap() + 1)).unwrap();
+                let byte = alphabet
+                    [usize::try_from(rng.below(u64::try_from(alphabet.len()).unwrap())).unwrap()];
                 match rng.below(3) {
                     0 => line.insert(pos, byte),
                     1 if pos < line.len() => {
@@ -333,7 +404,9 @@ mod tests {
             if let Ok(Command::Set { target, changes }) = parse_command(&text) {
                 let p = changes.apply(&LinkParams::default());
                 let again = parse_command(&format!("set {target} {p}")).unwrap();
-                let Command::Set { changes: c2, .. } = again else { panic!("round trip changed the command") };
+                let Command::Set { changes: c2, .. } = again else {
+                    panic!("round trip changed the command")
+                };
                 assert_eq!(c2.apply(&LinkParams::default()), p, "{text}");
             }
         }

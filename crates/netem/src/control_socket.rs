@@ -34,22 +34,40 @@ pub struct ControlSocket {
 impl ControlSocket {
     /// Listens on the Unix socket `path`. A stale socket file (nobody listening) is replaced;
     /// a live one is an error.
-    pub async fn start(path: &Path, handle: LinkHandle) -> Result<ControlSocket, ControlSocketError> {
+    pub async fn start(
+        path: &Path,
+        handle: LinkHandle,
+    ) -> Result<ControlSocket, ControlSocketError> {
         let listener = match UnixListener::bind(path) {
             Ok(l) => l,
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
                 if UnixStream::connect(path).await.is_ok() {
-                    return Err(ControlSocketError::InUse { path: path.to_owned() });
+                    return Err(ControlSocketError::InUse {
+                        path: path.to_owned(),
+                    });
                 }
-                std::fs::remove_file(path)
-                    .map_err(|source| ControlSocketError::RemoveStale { path: path.to_owned(), source })?;
-                UnixListener::bind(path).map_err(|source| ControlSocketError::Bind { path: path.to_owned(), source })?
+                std::fs::remove_file(path).map_err(|source| ControlSocketError::RemoveStale {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                UnixListener::bind(path).map_err(|source| ControlSocketError::Bind {
+                    path: path.to_owned(),
+                    source,
+                })?
             }
-            Err(source) => return Err(ControlSocketError::Bind { path: path.to_owned(), source }),
+            Err(source) => {
+                return Err(ControlSocketError::Bind {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
         };
         info!(path = %path.display(), "control socket listening");
         let task = tokio::spawn(serve(listener, handle));
-        Ok(ControlSocket { path: path.to_owned(), task })
+        Ok(ControlSocket {
+            path: path.to_owned(),
+            task,
+        })
     }
 
     /// The socket's path.
@@ -100,7 +118,8 @@ async fn client(stream: UnixStream, handle: &LinkHandle) -> io::Result<()> {
             return Ok(());
         }
         if line.last() != Some(&b'\n') && line.len() > MAX_LINE {
-            wr.write_all(format!("err command longer than {MAX_LINE} bytes; closing\n").as_bytes()).await?;
+            wr.write_all(format!("err command longer than {MAX_LINE} bytes; closing\n").as_bytes())
+                .await?;
             return Ok(());
         }
         let text = String::from_utf8_lossy(&line);

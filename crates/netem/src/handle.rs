@@ -122,7 +122,9 @@ pub struct LinkHandle {
 
 impl fmt::Debug for LinkHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LinkHandle").field("seed", &self.inner.seed).finish_non_exhaustive()
+        f.debug_struct("LinkHandle")
+            .field("seed", &self.inner.seed)
+            .finish_non_exhaustive()
     }
 }
 
@@ -212,7 +214,11 @@ impl LinkHandle {
 
     /// A reporter that adds one link's counters into `dir`'s totals.
     pub(crate) fn reporter(&self, dir: Dir) -> Reporter {
-        Reporter { handle: self.clone(), dir, last: LinkStats::default() }
+        Reporter {
+            handle: self.clone(),
+            dir,
+            last: LinkStats::default(),
+        }
     }
 
     fn sender(&self, dir: Dir) -> &watch::Sender<LinkParams> {
@@ -241,7 +247,11 @@ pub(crate) struct Reporter {
 impl Reporter {
     pub(crate) fn sync(&mut self, now: LinkStats) {
         let fields = self.handle.counters(self.dir).fields();
-        for ((field, new), old) in fields.iter().zip(stat_values(&now)).zip(stat_values(&self.last)) {
+        for ((field, new), old) in fields
+            .iter()
+            .zip(stat_values(&now))
+            .zip(stat_values(&self.last))
+        {
             if new > old {
                 field.fetch_add(new - old, Relaxed);
             } else if old > new {
@@ -254,7 +264,13 @@ impl Reporter {
 
 impl Drop for Reporter {
     fn drop(&mut self) {
-        let gone = LinkStats { queue_packets: 0, queue_bytes: 0, wire_packets: 0, wire_bytes: 0, ..self.last };
+        let gone = LinkStats {
+            queue_packets: 0,
+            queue_bytes: 0,
+            wire_packets: 0,
+            wire_bytes: 0,
+            ..self.last
+        };
         self.sync(gone);
     }
 }
@@ -267,7 +283,9 @@ pub(crate) struct Clock {
 
 impl Clock {
     pub(crate) fn new() -> Clock {
-        Clock { epoch: tokio::time::Instant::now() }
+        Clock {
+            epoch: tokio::time::Instant::now(),
+        }
     }
 
     pub(crate) fn now(&self) -> Duration {
@@ -288,11 +306,23 @@ mod tests {
         let h = LinkHandle::symmetric(LinkParams::default(), 1).unwrap();
         let mut a = h.reporter(Dir::Up);
         let mut b = h.reporter(Dir::Up);
-        a.sync(LinkStats { packets_in: 3, queue_bytes: 100, ..LinkStats::default() });
-        b.sync(LinkStats { packets_in: 2, queue_bytes: 50, ..LinkStats::default() });
+        a.sync(LinkStats {
+            packets_in: 3,
+            queue_bytes: 100,
+            ..LinkStats::default()
+        });
+        b.sync(LinkStats {
+            packets_in: 2,
+            queue_bytes: 50,
+            ..LinkStats::default()
+        });
         assert_eq!(h.stats(Dir::Up).packets_in, 5);
         assert_eq!(h.stats(Dir::Up).queue_bytes, 150);
-        a.sync(LinkStats { packets_in: 4, queue_bytes: 20, ..LinkStats::default() });
+        a.sync(LinkStats {
+            packets_in: 4,
+            queue_bytes: 20,
+            ..LinkStats::default()
+        });
         assert_eq!(h.stats(Dir::Up).queue_bytes, 70);
         drop(b);
         assert_eq!(h.stats(Dir::Up).queue_bytes, 20);
@@ -302,7 +332,10 @@ mod tests {
 
     #[test]
     fn bad_params_are_refused() {
-        let bad = LinkParams { queue: 10, ..LinkParams::default() };
+        let bad = LinkParams {
+            queue: 10,
+            ..LinkParams::default()
+        };
         assert!(LinkHandle::symmetric(bad.clone(), 1).is_err());
         let h = LinkHandle::symmetric(LinkParams::default(), 1).unwrap();
         assert!(h.set_params(Dir::Down, bad).is_err());
@@ -312,7 +345,11 @@ mod tests {
     #[test]
     fn stream_seeds_differ_by_stream_and_direction() {
         let h = LinkHandle::symmetric(LinkParams::default(), 1).unwrap();
-        let seeds = [h.stream_seed(0, Dir::Up), h.stream_seed(0, Dir::Down), h.stream_seed(1, Dir::Up)];
+        let seeds = [
+            h.stream_seed(0, Dir::Up),
+            h.stream_seed(0, Dir::Down),
+            h.stream_seed(1, Dir::Up),
+        ];
         assert_ne!(seeds[0], seeds[1]);
         assert_ne!(seeds[0], seeds[2]);
         assert_ne!(seeds[1], seeds[2]);

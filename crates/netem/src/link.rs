@@ -90,7 +90,10 @@ impl LinkParams {
     /// Checks what the types cannot: the queue holds a full-size packet, jitter is sane.
     pub fn validate(&self) -> Result<(), ParamsError> {
         if self.queue < MIN_QUEUE {
-            return Err(ParamsError::QueueTooSmall { queue: self.queue, min: MIN_QUEUE });
+            return Err(ParamsError::QueueTooSmall {
+                queue: self.queue,
+                min: MIN_QUEUE,
+            });
         }
         let max_jitter = Duration::from_secs(60);
         if self.jitter > max_jitter {
@@ -115,7 +118,8 @@ impl fmt::Display for LinkParams {
             "delay={} jitter={} rate={} queue={} burst={} loss={} reorder={}",
             format_duration(self.delay),
             format_duration(self.jitter),
-            self.rate.map_or_else(|| "unlimited".to_owned(), |r| r.to_string()),
+            self.rate
+                .map_or_else(|| "unlimited".to_owned(), |r| r.to_string()),
             format_size(self.queue),
             format_size(self.burst),
             self.loss,
@@ -253,7 +257,11 @@ impl<P: AsRef<[u8]>> Link<P> {
         }
         self.stats.queue_packets += 1;
         self.stats.queue_bytes += len;
-        self.queue.push_back(Queued { arrival: now, len, packet });
+        self.queue.push_back(Queued {
+            arrival: now,
+            len,
+            packet,
+        });
         self.advance(now);
         Verdict::Queued
     }
@@ -271,7 +279,9 @@ impl<P: AsRef<[u8]>> Link<P> {
             if head.deliver_at > now {
                 break;
             }
-            let Some(Reverse(p)) = self.wire.pop() else { break };
+            let Some(Reverse(p)) = self.wire.pop() else {
+                break;
+            };
             self.stats.wire_packets -= 1;
             self.stats.wire_bytes -= p.len;
             self.stats.packets_out += 1;
@@ -318,7 +328,9 @@ impl<P: AsRef<[u8]>> Link<P> {
             if leave > now {
                 break;
             }
-            let Some(q) = self.queue.pop_front() else { break };
+            let Some(q) = self.queue.pop_front() else {
+                break;
+            };
             self.stats.queue_packets -= 1;
             self.stats.queue_bytes -= q.len;
             if let Some(rate) = self.params.rate {
@@ -332,7 +344,12 @@ impl<P: AsRef<[u8]>> Link<P> {
             self.seq += 1;
             self.stats.wire_packets += 1;
             self.stats.wire_bytes += q.len;
-            self.wire.push(Reverse(OnWire { deliver_at, seq: self.seq, len: q.len, packet: q.packet }));
+            self.wire.push(Reverse(OnWire {
+                deliver_at,
+                seq: self.seq,
+                len: q.len,
+                packet: q.packet,
+            }));
         }
     }
 
@@ -362,7 +379,10 @@ mod tests {
     }
 
     fn params(delay: u64) -> LinkParams {
-        LinkParams { delay: ms(delay), ..LinkParams::default() }
+        LinkParams {
+            delay: ms(delay),
+            ..LinkParams::default()
+        }
     }
 
     fn rate(s: &str) -> Option<Rate> {
@@ -391,7 +411,11 @@ mod tests {
     #[test]
     fn rate_spaces_packets_by_their_serialisation_time() {
         // 1250 bytes at 10 Mbit/s take exactly 1 ms.
-        let p = LinkParams { rate: rate("10mbit"), queue: 1 << 20, ..LinkParams::default() };
+        let p = LinkParams {
+            rate: rate("10mbit"),
+            queue: 1 << 20,
+            ..LinkParams::default()
+        };
         let mut l = Link::new(p, 1);
         for i in 0..100u8 {
             assert_eq!(l.push(Duration::ZERO, vec![i; 1250]), Verdict::Queued);
@@ -413,7 +437,12 @@ mod tests {
 
     #[test]
     fn a_late_poll_does_not_slow_the_link() {
-        let p = LinkParams { rate: rate("10mbit"), delay: ms(20), queue: 1 << 20, ..LinkParams::default() };
+        let p = LinkParams {
+            rate: rate("10mbit"),
+            delay: ms(20),
+            queue: 1 << 20,
+            ..LinkParams::default()
+        };
         let mut l = Link::new(p, 1);
         for _ in 0..10 {
             l.push(Duration::ZERO, vec![0u8; 1250]);
@@ -425,7 +454,11 @@ mod tests {
     #[test]
     fn throughput_matches_rate_over_a_long_run() {
         // 2 MB offered continuously to a 10 Mbit/s link: 1.6 s.
-        let p = LinkParams { rate: rate("10mbit"), queue: 64 * 1024, ..LinkParams::default() };
+        let p = LinkParams {
+            rate: rate("10mbit"),
+            queue: 64 * 1024,
+            ..LinkParams::default()
+        };
         let mut l = Link::new_reliable(p, 1);
         let total: u64 = 2_000_000;
         let (mut sent, mut got, mut t) = (0u64, 0u64, Duration::ZERO);
@@ -447,14 +480,37 @@ mod tests {
 
     #[test]
     fn a_full_queue_drops_datagrams_and_counts_them() {
-        let p = LinkParams { rate: rate("1mbit"), queue: 10_000, ..LinkParams::default() };
+        let p = LinkParams {
+            rate: rate("1mbit"),
+            queue: 10_000,
+            ..LinkParams::default()
+        };
         let mut l = Link::new(p, 1);
-        let verdicts: Vec<Verdict> = (0..20).map(|_| l.push(Duration::ZERO, vec![0u8; 1000])).collect();
+        let verdicts: Vec<Verdict> = (0..20)
+            .map(|_| l.push(Duration::ZERO, vec![0u8; 1000]))
+            .collect();
         // The first leaves at once (the bucket is full), ten wait, the rest are dropped.
-        assert_eq!(verdicts.iter().filter(|v| **v == Verdict::Queued).count(), 11);
-        assert_eq!(verdicts[11..].iter().filter(|v| **v == Verdict::QueueFull).count(), 9);
+        assert_eq!(
+            verdicts.iter().filter(|v| **v == Verdict::Queued).count(),
+            11
+        );
+        assert_eq!(
+            verdicts[11..]
+                .iter()
+                .filter(|v| **v == Verdict::QueueFull)
+                .count(),
+            9
+        );
         let s = l.stats();
-        assert_eq!((s.packets_in, s.dropped_queue, s.queue_bytes, s.queue_packets), (20, 9, 10_000, 10));
+        assert_eq!(
+            (
+                s.packets_in,
+                s.dropped_queue,
+                s.queue_bytes,
+                s.queue_packets
+            ),
+            (20, 9, 10_000, 10)
+        );
         assert_eq!(l.room(), 0);
         // 8 ms later one more packet has left the queue.
         l.poll(ms(8));
@@ -463,7 +519,12 @@ mod tests {
 
     #[test]
     fn burst_lets_that_many_bytes_leave_back_to_back() {
-        let p = LinkParams { rate: rate("1mbit"), burst: 5000, queue: 1 << 20, ..LinkParams::default() };
+        let p = LinkParams {
+            rate: rate("1mbit"),
+            burst: 5000,
+            queue: 1 << 20,
+            ..LinkParams::default()
+        };
         let mut l = Link::new(p, 1);
         for _ in 0..10 {
             l.push(Duration::ZERO, vec![0u8; 1000]);
@@ -476,10 +537,15 @@ mod tests {
 
     #[test]
     fn seeded_loss_drops_its_share_and_repeats() {
-        let p = LinkParams { loss: parse_loss("10%").unwrap(), ..LinkParams::default() };
+        let p = LinkParams {
+            loss: parse_loss("10%").unwrap(),
+            ..LinkParams::default()
+        };
         let run = |seed| {
             let mut l = Link::new(p.clone(), seed);
-            (0..20_000).map(|_| l.push(Duration::ZERO, [0u8; 4]) == Verdict::Lost).collect::<Vec<_>>()
+            (0..20_000)
+                .map(|_| l.push(Duration::ZERO, [0u8; 4]) == Verdict::Lost)
+                .collect::<Vec<_>>()
         };
         let a = run(42);
         let lost = a.iter().filter(|x| **x).count();
@@ -490,13 +556,20 @@ mod tests {
 
     #[test]
     fn reliable_links_never_lose() {
-        let p = LinkParams { loss: parse_loss("50%").unwrap(), ..LinkParams::default() };
+        let p = LinkParams {
+            loss: parse_loss("50%").unwrap(),
+            ..LinkParams::default()
+        };
         let mut l = Link::new_reliable(p, 1);
         assert!((0..1000).all(|_| l.push(Duration::ZERO, [0u8; 4]) == Verdict::Queued));
     }
 
     fn deliveries(params: LinkParams, reliable: bool) -> Vec<(u32, Duration, Duration)> {
-        let mut l = if reliable { Link::new_reliable(params, 5) } else { Link::new(params, 5) };
+        let mut l = if reliable {
+            Link::new_reliable(params, 5)
+        } else {
+            Link::new(params, 5)
+        };
         let mut sent_at = Vec::new();
         let mut out = Vec::new();
         let mut t = Duration::ZERO;
@@ -520,21 +593,36 @@ mod tests {
 
     #[test]
     fn jitter_without_reorder_keeps_order_and_spread() {
-        let p = LinkParams { delay: ms(20), jitter: ms(5), ..LinkParams::default() };
+        let p = LinkParams {
+            delay: ms(20),
+            jitter: ms(5),
+            ..LinkParams::default()
+        };
         let out = deliveries(p, false);
         assert_eq!(out.len(), 2000);
         assert!(out.windows(2).all(|w| w[0].0 < w[1].0), "reordered");
         let delays: Vec<Duration> = out.iter().map(|(_, s, d)| *d - *s).collect();
-        assert!(delays.iter().all(|d| *d >= ms(15) && *d <= ms(25)), "out of range");
+        assert!(
+            delays.iter().all(|d| *d >= ms(15) && *d <= ms(25)),
+            "out of range"
+        );
         let mean = delays.iter().sum::<Duration>() / 2000;
         // Holding order raises the mean when packets are closer together than the jitter.
         assert!(mean > ms(20) && mean < ms(24), "{mean:?}");
-        assert!(delays.iter().any(|d| *d < ms(20)), "no jitter below the delay");
+        assert!(
+            delays.iter().any(|d| *d < ms(20)),
+            "no jitter below the delay"
+        );
     }
 
     #[test]
     fn jitter_with_reorder_reorders_datagrams_but_never_streams() {
-        let p = LinkParams { delay: ms(20), jitter: ms(5), reorder: true, ..LinkParams::default() };
+        let p = LinkParams {
+            delay: ms(20),
+            jitter: ms(5),
+            reorder: true,
+            ..LinkParams::default()
+        };
         let out = deliveries(p.clone(), false);
         assert!(out.windows(2).any(|w| w[0].0 > w[1].0), "never reordered");
         let delays: Vec<Duration> = out.iter().map(|(_, s, d)| *d - *s).collect();
@@ -542,7 +630,10 @@ mod tests {
         let mean = delays.iter().sum::<Duration>() / 2000;
         assert!(mean > ms(19) && mean < ms(21), "{mean:?}");
         let stream = deliveries(p, true);
-        assert!(stream.windows(2).all(|w| w[0].0 < w[1].0), "stream reordered");
+        assert!(
+            stream.windows(2).all(|w| w[0].0 < w[1].0),
+            "stream reordered"
+        );
     }
 
     #[test]
@@ -558,7 +649,11 @@ mod tests {
 
     #[test]
     fn lifting_the_rate_releases_the_queue() {
-        let p = LinkParams { rate: rate("8kbit"), queue: 1 << 20, ..LinkParams::default() };
+        let p = LinkParams {
+            rate: rate("8kbit"),
+            queue: 1 << 20,
+            ..LinkParams::default()
+        };
         let mut l = Link::new(p, 1);
         for _ in 0..5 {
             l.push(Duration::ZERO, vec![0u8; 1000]);
@@ -570,30 +665,47 @@ mod tests {
 
     #[test]
     fn stats_balance() {
-        let p = LinkParams { delay: ms(5), loss: parse_loss("20%").unwrap(), ..LinkParams::default() };
+        let p = LinkParams {
+            delay: ms(5),
+            loss: parse_loss("20%").unwrap(),
+            ..LinkParams::default()
+        };
         let mut l = Link::new(p, 3);
         for i in 0..100u64 {
             l.push(ms(i), vec![0u8; 100]);
         }
         let mid = l.stats();
-        assert_eq!(mid.packets_in, mid.packets_out + mid.dropped_loss + mid.wire_packets + mid.queue_packets);
+        assert_eq!(
+            mid.packets_in,
+            mid.packets_out + mid.dropped_loss + mid.wire_packets + mid.queue_packets
+        );
         l.poll(ms(1000));
         let s = l.stats();
         assert_eq!(s.packets_in, 100);
         assert_eq!(s.packets_out + s.dropped_loss, 100);
         assert_eq!(s.bytes_out, s.packets_out * 100);
-        assert_eq!((s.wire_packets, s.wire_bytes, s.queue_packets, s.queue_bytes), (0, 0, 0, 0));
+        assert_eq!(
+            (s.wire_packets, s.wire_bytes, s.queue_packets, s.queue_bytes),
+            (0, 0, 0, 0)
+        );
     }
 
     #[test]
     fn params_validate_and_display() {
         assert!(LinkParams::default().validate().is_ok());
-        let small = LinkParams { queue: 100, ..LinkParams::default() };
+        let small = LinkParams {
+            queue: 100,
+            ..LinkParams::default()
+        };
         assert_eq!(
             small.validate().unwrap_err().to_string(),
             "queue of 100 bytes is below the minimum of 1500 bytes (one full-size packet)"
         );
-        let p = LinkParams { delay: ms(50), rate: rate("10mbit"), ..LinkParams::default() };
+        let p = LinkParams {
+            delay: ms(50),
+            rate: rate("10mbit"),
+            ..LinkParams::default()
+        };
         assert_eq!(
             p.to_string(),
             "delay=50ms jitter=0ms rate=10mbit queue=256KiB burst=0 loss=0% reorder=off"

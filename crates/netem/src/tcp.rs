@@ -51,12 +51,32 @@ pub struct TcpRelay {
 
 impl TcpRelay {
     /// Listens on `listen` and relays every connection to `target` through `handle`'s link.
-    pub async fn start(listen: SocketAddr, target: SocketAddr, handle: LinkHandle) -> Result<TcpRelay, TcpRelayError> {
-        let listener = TcpListener::bind(listen).await.map_err(|source| TcpRelayError::Bind { addr: listen, source })?;
-        let local = listener.local_addr().map_err(|source| TcpRelayError::Bind { addr: listen, source })?;
+    pub async fn start(
+        listen: SocketAddr,
+        target: SocketAddr,
+        handle: LinkHandle,
+    ) -> Result<TcpRelay, TcpRelayError> {
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|source| TcpRelayError::Bind {
+                addr: listen,
+                source,
+            })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| TcpRelayError::Bind {
+                addr: listen,
+                source,
+            })?;
         let h = handle.clone();
-        let task = tokio::spawn(accept_loop(listener, target, h).instrument(info_span!("tcp_relay", %local, %target)));
-        Ok(TcpRelay { local, handle, task })
+        let task = tokio::spawn(
+            accept_loop(listener, target, h).instrument(info_span!("tcp_relay", %local, %target)),
+        );
+        Ok(TcpRelay {
+            local,
+            handle,
+            task,
+        })
     }
 
     /// The address it listens on (useful after binding port 0).
@@ -135,7 +155,8 @@ async fn pump(
     clock: Clock,
 ) -> io::Result<()> {
     let mut params = ParamWatch::new(handle.watch(dir));
-    let mut link: Link<Vec<u8>> = Link::new_reliable(params.current(), handle.stream_seed(stream, dir));
+    let mut link: Link<Vec<u8>> =
+        Link::new_reliable(params.current(), handle.stream_seed(stream, dir));
     let mut reporter = handle.reporter(dir);
     let mut buf = vec![0u8; MAX_CHUNK];
     let mut eof = false;
@@ -148,7 +169,9 @@ async fn pump(
         if eof && link.is_empty() {
             return wr.shutdown().await;
         }
-        let room = usize::try_from(link.room()).unwrap_or(usize::MAX).min(chunk_limit(link.params()));
+        let room = usize::try_from(link.room())
+            .unwrap_or(usize::MAX)
+            .min(chunk_limit(link.params()));
         let wake = link.next_wakeup();
         tokio::select! {
             r = rd.read(&mut buf[..room]), if !eof && room > 0 => {

@@ -19,7 +19,9 @@ use tokio::io::unix::AsyncFd;
 pub enum TunError {
     #[error("bad TUN device name `{name}`: use 1 to 15 letters, digits, `-` or `_`")]
     BadName { name: String },
-    #[error("cannot open /dev/net/tun (is the tun module loaded, and are we root or CAP_NET_ADMIN?)")]
+    #[error(
+        "cannot open /dev/net/tun (is the tun module loaded, and are we root or CAP_NET_ADMIN?)"
+    )]
     Open { source: io::Error },
     #[error("cannot create TUN device `{name}` (does it exist already, and are we root?)")]
     Create { name: String, source: io::Error },
@@ -48,9 +50,13 @@ impl Tun {
     pub fn create(name: &str) -> Result<Tun, TunError> {
         let valid = !name.is_empty()
             && name.len() <= MAX_NAME
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !valid {
-            return Err(TunError::BadName { name: name.to_owned() });
+            return Err(TunError::BadName {
+                name: name.to_owned(),
+            });
         }
         let file = OpenOptions::new()
             .read(true)
@@ -58,19 +64,38 @@ impl Tun {
             .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open("/dev/net/tun")
             .map_err(|source| TunError::Open { source })?;
-        let mut req = IfReq { name: [0; MAX_NAME + 1], flags: 0, _pad: [0; 22] };
+        let mut req = IfReq {
+            name: [0; MAX_NAME + 1],
+            flags: 0,
+            _pad: [0; 22],
+        };
         req.name[..name.len()].copy_from_slice(name.as_bytes());
         let flags = libc::IFF_TUN | libc::IFF_NO_PI;
-        req.flags = libc::c_short::try_from(flags).map_err(|_| TunError::BadName { name: name.to_owned() })?;
+        req.flags = libc::c_short::try_from(flags).map_err(|_| TunError::BadName {
+            name: name.to_owned(),
+        })?;
         // SAFETY: `file` is an open /dev/net/tun descriptor; TUNSETIFF reads and writes one
         // `struct ifreq`, and `req` is a properly sized (40 bytes), aligned, initialised
         // `#[repr(C)]` equivalent that lives across the call. The kernel writes back at most
         // IFNAMSIZ bytes of name, within the struct.
-        let rc = unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETIFF, std::ptr::addr_of_mut!(req)) };
+        let rc = unsafe {
+            libc::ioctl(
+                file.as_raw_fd(),
+                libc::TUNSETIFF,
+                std::ptr::addr_of_mut!(req),
+            )
+        };
         if rc < 0 {
-            return Err(TunError::Create { name: name.to_owned(), source: io::Error::last_os_error() });
+            return Err(TunError::Create {
+                name: name.to_owned(),
+                source: io::Error::last_os_error(),
+            });
         }
-        let end = req.name.iter().position(|&b| b == 0).unwrap_or(req.name.len());
+        let end = req
+            .name
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(req.name.len());
         let name = String::from_utf8_lossy(&req.name[..end]).into_owned();
         Ok(Tun { file, name })
     }
@@ -90,7 +115,10 @@ impl Tun {
         // SAFETY: `AsyncFd::register` needs the descriptor to stay open and unreplaced while
         // registered: the `File` is owned by the `AsyncFd`, which deregisters before closing it.
         let fd = unsafe { AsyncFd::register(self.file)? };
-        Ok(AsyncTun { fd, name: self.name })
+        Ok(AsyncTun {
+            fd,
+            name: self.name,
+        })
     }
 }
 
@@ -148,7 +176,10 @@ mod tests {
     #[test]
     fn bad_names_are_refused_before_touching_the_kernel() {
         for name in ["", "a-name-that-is-too-long", "sp ace", "sl/ash"] {
-            assert!(matches!(Tun::create(name), Err(TunError::BadName { .. })), "{name}");
+            assert!(
+                matches!(Tun::create(name), Err(TunError::BadName { .. })),
+                "{name}"
+            );
         }
     }
 }

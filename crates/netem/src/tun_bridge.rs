@@ -47,16 +47,26 @@ impl TunBridge {
     pub fn start(a: Tun, b: Tun, handle: LinkHandle) -> Result<TunBridge, TunBridgeError> {
         let register = |t: Tun| {
             let name = t.name().to_owned();
-            t.into_async().map(Arc::new).map_err(|source| TunBridgeError::Register { name, source })
+            t.into_async()
+                .map(Arc::new)
+                .map_err(|source| TunBridgeError::Register { name, source })
         };
         let (fa, fb) = (register(a)?, register(b)?);
         let (na, nb) = (fa.name().to_owned(), fb.name().to_owned());
         let clock = Clock::new();
         let up = tokio::spawn(
-            pump(fa.clone(), fb.clone(), handle.clone(), Dir::Up, clock).instrument(info_span!("tun", dir = "up")),
+            pump(fa.clone(), fb.clone(), handle.clone(), Dir::Up, clock)
+                .instrument(info_span!("tun", dir = "up")),
         );
-        let down = tokio::spawn(pump(fb, fa, handle.clone(), Dir::Down, clock).instrument(info_span!("tun", dir = "down")));
-        Ok(TunBridge { handle, names: [na, nb], tasks: [up, down] })
+        let down = tokio::spawn(
+            pump(fb, fa, handle.clone(), Dir::Down, clock)
+                .instrument(info_span!("tun", dir = "down")),
+        );
+        Ok(TunBridge {
+            handle,
+            names: [na, nb],
+            tasks: [up, down],
+        })
     }
 
     /// The two devices' names, A then B.

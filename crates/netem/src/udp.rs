@@ -49,13 +49,26 @@ impl UdpRelay {
         handle: LinkHandle,
         idle: Duration,
     ) -> Result<UdpRelay, UdpRelayError> {
-        let socket = UdpSocket::bind(listen).await.map_err(|source| UdpRelayError::Bind { addr: listen, source })?;
-        let local = socket.local_addr().map_err(|source| UdpRelayError::Bind { addr: listen, source })?;
+        let socket = UdpSocket::bind(listen)
+            .await
+            .map_err(|source| UdpRelayError::Bind {
+                addr: listen,
+                source,
+            })?;
+        let local = socket.local_addr().map_err(|source| UdpRelayError::Bind {
+            addr: listen,
+            source,
+        })?;
         let h = handle.clone();
         let task = tokio::spawn(
-            listen_loop(Arc::new(socket), target, h, idle).instrument(info_span!("udp_relay", %local, %target)),
+            listen_loop(Arc::new(socket), target, h, idle)
+                .instrument(info_span!("udp_relay", %local, %target)),
         );
-        Ok(UdpRelay { local, handle, task })
+        Ok(UdpRelay {
+            local,
+            handle,
+            task,
+        })
     }
 
     /// The address it listens on.
@@ -75,7 +88,12 @@ impl Drop for UdpRelay {
     }
 }
 
-async fn listen_loop(socket: Arc<UdpSocket>, target: SocketAddr, handle: LinkHandle, idle: Duration) {
+async fn listen_loop(
+    socket: Arc<UdpSocket>,
+    target: SocketAddr,
+    handle: LinkHandle,
+    idle: Duration,
+) {
     let mut sessions: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
     let mut tasks = JoinSet::new();
     let mut buf = vec![0u8; MAX_DATAGRAM];
@@ -105,8 +123,18 @@ async fn listen_loop(socket: Arc<UdpSocket>, target: SocketAddr, handle: LinkHan
                 };
                 let (tx, rx) = mpsc::channel(SESSION_BACKLOG);
                 let stream = handle.next_stream();
-                let session = Session { client: peer, listener: socket.clone(), upstream, handle: handle.clone(), stream };
-                tasks.spawn(session.run(rx, idle).instrument(info_span!("session", stream, %peer)));
+                let session = Session {
+                    client: peer,
+                    listener: socket.clone(),
+                    upstream,
+                    handle: handle.clone(),
+                    stream,
+                };
+                tasks.spawn(
+                    session
+                        .run(rx, idle)
+                        .instrument(info_span!("session", stream, %peer)),
+                );
                 sessions.insert(peer, tx.clone());
                 tx
             }
@@ -140,8 +168,14 @@ impl Session {
         let clock = Clock::new();
         let mut up_params = ParamWatch::new(self.handle.watch(Dir::Up));
         let mut down_params = ParamWatch::new(self.handle.watch(Dir::Down));
-        let mut up: Link<Vec<u8>> = Link::new(up_params.current(), self.handle.stream_seed(self.stream, Dir::Up));
-        let mut down: Link<Vec<u8>> = Link::new(down_params.current(), self.handle.stream_seed(self.stream, Dir::Down));
+        let mut up: Link<Vec<u8>> = Link::new(
+            up_params.current(),
+            self.handle.stream_seed(self.stream, Dir::Up),
+        );
+        let mut down: Link<Vec<u8>> = Link::new(
+            down_params.current(),
+            self.handle.stream_seed(self.stream, Dir::Down),
+        );
         let mut up_rep = self.handle.reporter(Dir::Up);
         let mut down_rep = self.handle.reporter(Dir::Down);
         let mut buf = vec![0u8; MAX_DATAGRAM];

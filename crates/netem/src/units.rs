@@ -26,9 +26,18 @@ pub enum UnitError {
     #[error("{what} `{input}` does not start with a number")]
     NotANumber { what: &'static str, input: String },
     #[error("{what} `{input}` needs a unit: {units}")]
-    MissingUnit { what: &'static str, input: String, units: &'static str },
+    MissingUnit {
+        what: &'static str,
+        input: String,
+        units: &'static str,
+    },
     #[error("{what} `{input}` has unknown unit `{unit}`; use one of: {units}")]
-    UnknownUnit { what: &'static str, input: String, unit: String, units: &'static str },
+    UnknownUnit {
+        what: &'static str,
+        input: String,
+        unit: String,
+        units: &'static str,
+    },
     #[error("{what} `{input}` is too large")]
     TooLarge { what: &'static str, input: String },
     #[error("rate `{input}` is zero; omit the rate or write `unlimited` for no limit")]
@@ -38,7 +47,11 @@ pub enum UnitError {
     #[error("loss `{input}` is above 100%")]
     LossAbove100 { input: String },
     #[error("{what} `{input}` has more than {max} decimals")]
-    TooPrecise { what: &'static str, input: String, max: u32 },
+    TooPrecise {
+        what: &'static str,
+        input: String,
+        max: u32,
+    },
 }
 
 const DURATION_UNITS: &str = "ns, us, ms, s";
@@ -46,23 +59,37 @@ const RATE_UNITS: &str = "bit, kbit, mbit, gbit (or `unlimited`)";
 const SIZE_UNITS: &str = "b, k/KiB, m/MiB, g/GiB";
 
 /// Splits `12.5ms` into (`12`, `5`, `ms`), refusing signs and empty numbers.
-fn split_number<'a>(what: &'static str, input: &'a str) -> Result<(&'a str, &'a str, &'a str), UnitError> {
+fn split_number<'a>(
+    what: &'static str,
+    input: &'a str,
+) -> Result<(&'a str, &'a str, &'a str), UnitError> {
     let s = input.trim();
     if s.is_empty() {
-        return Err(UnitError::Empty { what, input: input.to_owned() });
+        return Err(UnitError::Empty {
+            what,
+            input: input.to_owned(),
+        });
     }
     if s.starts_with('-') {
-        return Err(UnitError::Negative { what, input: input.to_owned() });
+        return Err(UnitError::Negative {
+            what,
+            input: input.to_owned(),
+        });
     }
     let s = s.strip_prefix('+').unwrap_or(s);
-    let num_end = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let num_end = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(num_end);
     let (int, frac) = match num.split_once('.') {
         Some((i, f)) => (i, f),
         None => (num, ""),
     };
     if (int.is_empty() && frac.is_empty()) || frac.contains('.') {
-        return Err(UnitError::NotANumber { what, input: input.to_owned() });
+        return Err(UnitError::NotANumber {
+            what,
+            input: input.to_owned(),
+        });
     }
     Ok((int, frac, unit.trim()))
 }
@@ -93,7 +120,13 @@ pub fn parse_duration(input: &str) -> Result<Duration, UnitError> {
         "ms" => 1_000_000,
         "s" => 1_000_000_000,
         "" if is_zero(int, frac) => 1,
-        "" => return Err(UnitError::MissingUnit { what: WHAT, input: input.to_owned(), units: DURATION_UNITS }),
+        "" => {
+            return Err(UnitError::MissingUnit {
+                what: WHAT,
+                input: input.to_owned(),
+                units: DURATION_UNITS,
+            })
+        }
         _ => {
             return Err(UnitError::UnknownUnit {
                 what: WHAT,
@@ -103,13 +136,18 @@ pub fn parse_duration(input: &str) -> Result<Duration, UnitError> {
             })
         }
     };
-    let too_large = || UnitError::TooLarge { what: WHAT, input: input.to_owned() };
+    let too_large = || UnitError::TooLarge {
+        what: WHAT,
+        input: input.to_owned(),
+    };
     let nanos = scaled(int, frac, scale).ok_or_else(too_large)?;
     // A day is far beyond any sensible link delay; refusing it keeps arithmetic overflow-free.
     if nanos > 86_400 * 1_000_000_000 {
         return Err(too_large());
     }
-    Ok(Duration::from_nanos(u64::try_from(nanos).map_err(|_| too_large())?))
+    Ok(Duration::from_nanos(
+        u64::try_from(nanos).map_err(|_| too_large())?,
+    ))
 }
 
 fn is_zero(int: &str, frac: &str) -> bool {
@@ -148,7 +186,11 @@ impl Rate {
 impl fmt::Display for Rate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0.get();
-        for (div, unit) in [(1_000_000_000, "gbit"), (1_000_000, "mbit"), (1_000, "kbit")] {
+        for (div, unit) in [
+            (1_000_000_000, "gbit"),
+            (1_000_000, "mbit"),
+            (1_000, "kbit"),
+        ] {
             if b.is_multiple_of(div) {
                 return write!(f, "{}{unit}", b / div);
             }
@@ -160,7 +202,10 @@ impl fmt::Display for Rate {
 /// Parses a rate such as `10mbit`; `unlimited`/`none`/`off` give `None`.
 pub fn parse_rate(input: &str) -> Result<Option<Rate>, UnitError> {
     const WHAT: &str = "rate";
-    if matches!(input.trim().to_ascii_lowercase().as_str(), "unlimited" | "none" | "off") {
+    if matches!(
+        input.trim().to_ascii_lowercase().as_str(),
+        "unlimited" | "none" | "off"
+    ) {
         return Ok(None);
     }
     let (int, frac, unit) = split_number(WHAT, input)?;
@@ -171,9 +216,23 @@ pub fn parse_rate(input: &str) -> Result<Option<Rate>, UnitError> {
         "kbit" => 1_000,
         "mbit" => 1_000_000,
         "gbit" => 1_000_000_000,
-        "bps" | "kbps" | "mbps" | "gbps" => return Err(UnitError::AmbiguousRate { input: input.to_owned() }),
-        "" if is_zero(int, frac) => return Err(UnitError::ZeroRate { input: input.to_owned() }),
-        "" => return Err(UnitError::MissingUnit { what: WHAT, input: input.to_owned(), units: RATE_UNITS }),
+        "bps" | "kbps" | "mbps" | "gbps" => {
+            return Err(UnitError::AmbiguousRate {
+                input: input.to_owned(),
+            })
+        }
+        "" if is_zero(int, frac) => {
+            return Err(UnitError::ZeroRate {
+                input: input.to_owned(),
+            })
+        }
+        "" => {
+            return Err(UnitError::MissingUnit {
+                what: WHAT,
+                input: input.to_owned(),
+                units: RATE_UNITS,
+            })
+        }
         _ => {
             return Err(UnitError::UnknownUnit {
                 what: WHAT,
@@ -183,12 +242,25 @@ pub fn parse_rate(input: &str) -> Result<Option<Rate>, UnitError> {
             })
         }
     };
-    let bits = scaled(int, frac, scale).ok_or_else(|| UnitError::TooLarge { what: WHAT, input: input.to_owned() })?;
+    let bits = scaled(int, frac, scale).ok_or_else(|| UnitError::TooLarge {
+        what: WHAT,
+        input: input.to_owned(),
+    })?;
     if bits > 10_000_000_000_000 {
-        return Err(UnitError::TooLarge { what: WHAT, input: input.to_owned() });
+        return Err(UnitError::TooLarge {
+            what: WHAT,
+            input: input.to_owned(),
+        });
     }
-    let bits = u64::try_from(bits).map_err(|_| UnitError::TooLarge { what: WHAT, input: input.to_owned() })?;
-    Rate::from_bits_per_sec(bits).map(Some).ok_or_else(|| UnitError::ZeroRate { input: input.to_owned() })
+    let bits = u64::try_from(bits).map_err(|_| UnitError::TooLarge {
+        what: WHAT,
+        input: input.to_owned(),
+    })?;
+    Rate::from_bits_per_sec(bits)
+        .map(Some)
+        .ok_or_else(|| UnitError::ZeroRate {
+            input: input.to_owned(),
+        })
 }
 
 /// Parses a byte size such as `64k`, `256KiB` or `1500`.
@@ -209,11 +281,20 @@ pub fn parse_size(input: &str) -> Result<u64, UnitError> {
             })
         }
     };
-    let bytes = scaled(int, frac, scale).ok_or_else(|| UnitError::TooLarge { what: WHAT, input: input.to_owned() })?;
+    let bytes = scaled(int, frac, scale).ok_or_else(|| UnitError::TooLarge {
+        what: WHAT,
+        input: input.to_owned(),
+    })?;
     if bytes > 1 << 40 {
-        return Err(UnitError::TooLarge { what: WHAT, input: input.to_owned() });
+        return Err(UnitError::TooLarge {
+            what: WHAT,
+            input: input.to_owned(),
+        });
     }
-    u64::try_from(bytes).map_err(|_| UnitError::TooLarge { what: WHAT, input: input.to_owned() })
+    u64::try_from(bytes).map_err(|_| UnitError::TooLarge {
+        what: WHAT,
+        input: input.to_owned(),
+    })
 }
 
 /// A loss probability in parts per million (0..=1 000 000).
@@ -260,7 +341,13 @@ pub fn parse_loss(input: &str) -> Result<Loss, UnitError> {
     match unit {
         "%" => {}
         "" if is_zero(int, frac) => {}
-        "" => return Err(UnitError::MissingUnit { what: WHAT, input: input.to_owned(), units: "% (e.g. 1%)" }),
+        "" => {
+            return Err(UnitError::MissingUnit {
+                what: WHAT,
+                input: input.to_owned(),
+                units: "% (e.g. 1%)",
+            })
+        }
         _ => {
             return Err(UnitError::UnknownUnit {
                 what: WHAT,
@@ -271,10 +358,21 @@ pub fn parse_loss(input: &str) -> Result<Loss, UnitError> {
         }
     }
     if frac.len() > 4 {
-        return Err(UnitError::TooPrecise { what: WHAT, input: input.to_owned(), max: 4 });
+        return Err(UnitError::TooPrecise {
+            what: WHAT,
+            input: input.to_owned(),
+            max: 4,
+        });
     }
-    let ppm = scaled(int, frac, 10_000).ok_or_else(|| UnitError::LossAbove100 { input: input.to_owned() })?;
-    u32::try_from(ppm).ok().and_then(Loss::from_ppm).ok_or_else(|| UnitError::LossAbove100 { input: input.to_owned() })
+    let ppm = scaled(int, frac, 10_000).ok_or_else(|| UnitError::LossAbove100 {
+        input: input.to_owned(),
+    })?;
+    u32::try_from(ppm)
+        .ok()
+        .and_then(Loss::from_ppm)
+        .ok_or_else(|| UnitError::LossAbove100 {
+            input: input.to_owned(),
+        })
 }
 
 /// Formats a duration the way [`parse_duration`] reads it back, in the largest exact unit.
@@ -326,28 +424,75 @@ mod tests {
         assert_eq!(e.to_string(), "duration `-5ms` must not be negative");
         let e = parse_duration("50").unwrap_err();
         assert_eq!(e.to_string(), "duration `50` needs a unit: ns, us, ms, s");
-        assert!(matches!(parse_duration("5min"), Err(UnitError::UnknownUnit { .. })));
-        assert!(matches!(parse_duration("ms"), Err(UnitError::NotANumber { .. })));
-        assert!(matches!(parse_duration("1.2.3ms"), Err(UnitError::NotANumber { .. })));
+        assert!(matches!(
+            parse_duration("5min"),
+            Err(UnitError::UnknownUnit { .. })
+        ));
+        assert!(matches!(
+            parse_duration("ms"),
+            Err(UnitError::NotANumber { .. })
+        ));
+        assert!(matches!(
+            parse_duration("1.2.3ms"),
+            Err(UnitError::NotANumber { .. })
+        ));
         assert!(matches!(parse_duration(""), Err(UnitError::Empty { .. })));
-        assert!(matches!(parse_duration("99999999999999999999999999999999999999999s"), Err(UnitError::TooLarge { .. })));
-        assert!(matches!(parse_duration("100000s"), Err(UnitError::TooLarge { .. })));
+        assert!(matches!(
+            parse_duration("99999999999999999999999999999999999999999s"),
+            Err(UnitError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            parse_duration("100000s"),
+            Err(UnitError::TooLarge { .. })
+        ));
     }
 
     #[test]
     fn rates() {
-        assert_eq!(parse_rate("10mbit").unwrap().unwrap().bits_per_sec(), 10_000_000);
-        assert_eq!(parse_rate("2.5Mbit/s").unwrap().unwrap().bits_per_sec(), 2_500_000);
-        assert_eq!(parse_rate("1gbit").unwrap().unwrap().bits_per_sec(), 1_000_000_000);
+        assert_eq!(
+            parse_rate("10mbit").unwrap().unwrap().bits_per_sec(),
+            10_000_000
+        );
+        assert_eq!(
+            parse_rate("2.5Mbit/s").unwrap().unwrap().bits_per_sec(),
+            2_500_000
+        );
+        assert_eq!(
+            parse_rate("1gbit").unwrap().unwrap().bits_per_sec(),
+            1_000_000_000
+        );
         assert_eq!(parse_rate("800bit").unwrap().unwrap().bits_per_sec(), 800);
         assert_eq!(parse_rate("unlimited"), Ok(None));
-        assert_eq!(parse_rate("0").unwrap_err(), UnitError::ZeroRate { input: "0".into() });
-        assert_eq!(parse_rate("0mbit").unwrap_err(), UnitError::ZeroRate { input: "0mbit".into() });
-        assert!(matches!(parse_rate("10mbps"), Err(UnitError::AmbiguousRate { .. })));
-        assert!(matches!(parse_rate("10"), Err(UnitError::MissingUnit { .. })));
-        assert!(matches!(parse_rate("-1mbit"), Err(UnitError::Negative { .. })));
-        assert_eq!(Rate::from_bits_per_sec(10_000_000).unwrap().to_string(), "10mbit");
-        assert_eq!(Rate::from_bits_per_sec(1_500).unwrap().to_string(), "1500bit");
+        assert_eq!(
+            parse_rate("0").unwrap_err(),
+            UnitError::ZeroRate { input: "0".into() }
+        );
+        assert_eq!(
+            parse_rate("0mbit").unwrap_err(),
+            UnitError::ZeroRate {
+                input: "0mbit".into()
+            }
+        );
+        assert!(matches!(
+            parse_rate("10mbps"),
+            Err(UnitError::AmbiguousRate { .. })
+        ));
+        assert!(matches!(
+            parse_rate("10"),
+            Err(UnitError::MissingUnit { .. })
+        ));
+        assert!(matches!(
+            parse_rate("-1mbit"),
+            Err(UnitError::Negative { .. })
+        ));
+        assert_eq!(
+            Rate::from_bits_per_sec(10_000_000).unwrap().to_string(),
+            "10mbit"
+        );
+        assert_eq!(
+            Rate::from_bits_per_sec(1_500).unwrap().to_string(),
+            "1500bit"
+        );
     }
 
     #[test]
@@ -366,7 +511,10 @@ mod tests {
         assert_eq!(parse_size("256KiB"), Ok(262_144));
         assert_eq!(parse_size("1.5m"), Ok(1_572_864));
         assert_eq!(parse_size("1GiB"), Ok(1 << 30));
-        assert!(matches!(parse_size("5furlong"), Err(UnitError::UnknownUnit { .. })));
+        assert!(matches!(
+            parse_size("5furlong"),
+            Err(UnitError::UnknownUnit { .. })
+        ));
         assert!(matches!(parse_size("-1k"), Err(UnitError::Negative { .. })));
         assert_eq!(format_size(262_144), "256KiB");
         assert_eq!(format_size(1500), "1500");
@@ -378,16 +526,33 @@ mod tests {
         assert_eq!(parse_loss("0.25%").unwrap().ppm(), 2_500);
         assert_eq!(parse_loss("100%").unwrap().ppm(), 1_000_000);
         assert_eq!(parse_loss("0").unwrap().ppm(), 0);
-        assert!(matches!(parse_loss("101%"), Err(UnitError::LossAbove100 { .. })));
-        assert!(matches!(parse_loss("5"), Err(UnitError::MissingUnit { .. })));
-        assert!(matches!(parse_loss("0.00001%"), Err(UnitError::TooPrecise { .. })));
+        assert!(matches!(
+            parse_loss("101%"),
+            Err(UnitError::LossAbove100 { .. })
+        ));
+        assert!(matches!(
+            parse_loss("5"),
+            Err(UnitError::MissingUnit { .. })
+        ));
+        assert!(matches!(
+            parse_loss("0.00001%"),
+            Err(UnitError::TooPrecise { .. })
+        ));
         assert_eq!(parse_loss("0.25%").unwrap().to_string(), "0.25%");
         assert_eq!(parse_loss("3%").unwrap().to_string(), "3%");
     }
 
     #[test]
     fn formatted_values_parse_back() {
-        for d in [0u64, 1, 999, 1_000, 50_000_000, 1_500_000_000, 7_000_000_000] {
+        for d in [
+            0u64,
+            1,
+            999,
+            1_000,
+            50_000_000,
+            1_500_000_000,
+            7_000_000_000,
+        ] {
             let d = Duration::from_nanos(d);
             assert_eq!(parse_duration(&format_duration(d)), Ok(d));
         }

@@ -23,20 +23,35 @@ fn ms(n: u64) -> Duration {
 }
 
 fn delay(d: &str) -> LinkParams {
-    LinkParams { delay: parse_duration(d).unwrap(), ..LinkParams::default() }
+    LinkParams {
+        delay: parse_duration(d).unwrap(),
+        ..LinkParams::default()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rtt_through_the_link_matches_the_configured_delay() {
     let echo = echo_server(any()).await.unwrap();
     let direct = median(&round_trips(echo.addr(), 20, 64, 2).await.unwrap());
-    let relay = TcpRelay::start(any(), echo.addr(), LinkHandle::symmetric(delay("25ms"), 1).unwrap()).await.unwrap();
+    let relay = TcpRelay::start(
+        any(),
+        echo.addr(),
+        LinkHandle::symmetric(delay("25ms"), 1).unwrap(),
+    )
+    .await
+    .unwrap();
     let rtts = round_trips(relay.local_addr(), 15, 64, 2).await.unwrap();
     let med = median(&rtts);
     let min = rtts.iter().min().copied().unwrap();
     eprintln!("direct {direct:?}, through 25 ms each way: median {med:?}, min {min:?}");
-    assert!(min >= ms(50), "a round trip took {min:?}, less than the 50 ms configured");
-    assert!(med <= ms(70), "median round trip {med:?} is far above the 50 ms configured");
+    assert!(
+        min >= ms(50),
+        "a round trip took {min:?}, less than the 50 ms configured"
+    );
+    assert!(
+        med <= ms(70),
+        "median round trip {med:?} is far above the 50 ms configured"
+    );
     let up = relay.handle().stats(Dir::Up);
     assert_eq!(up.packets_in, 17);
     assert_eq!(up.bytes_out, 17 * 64);
@@ -45,40 +60,84 @@ async fn rtt_through_the_link_matches_the_configured_delay() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bulk_transfer_through_10mbit_takes_the_expected_time() {
     let sink = sink_server(any()).await.unwrap();
-    let up = LinkParams { rate: parse_rate("10mbit").unwrap(), ..LinkParams::default() };
-    let relay = TcpRelay::start(any(), sink.addr(), LinkHandle::new(up, LinkParams::default(), 1).unwrap()).await.unwrap();
+    let up = LinkParams {
+        rate: parse_rate("10mbit").unwrap(),
+        ..LinkParams::default()
+    };
+    let relay = TcpRelay::start(
+        any(),
+        sink.addr(),
+        LinkHandle::new(up, LinkParams::default(), 1).unwrap(),
+    )
+    .await
+    .unwrap();
     let bytes = 2_000_000;
-    let took = bulk_transfer(relay.local_addr(), bytes, None).await.unwrap();
+    let took = bulk_transfer(relay.local_addr(), bytes, None)
+        .await
+        .unwrap();
     // 2 MB at 10 Mbit/s is 1.6 s; the last chunk (at most 2.5 kB) leaves without waiting.
     eprintln!("2 MB through 10 Mbit/s: {took:?}");
-    assert!(took >= ms(1_590), "{took:?}: faster than the 10 Mbit/s rate allows");
+    assert!(
+        took >= ms(1_590),
+        "{took:?}: faster than the 10 Mbit/s rate allows"
+    );
     assert!(took <= ms(2_300), "{took:?}: far slower than 10 Mbit/s");
     let s = relay.handle().stats(Dir::Up);
     assert_eq!((s.bytes_in, s.bytes_out), (bytes, bytes));
-    assert!(s.packets_in >= bytes / 2500, "chunks larger than 2 ms of the rate: {}", s.packets_in);
+    assert!(
+        s.packets_in >= bytes / 2500,
+        "chunks larger than 2 ms of the rate: {}",
+        s.packets_in
+    );
     assert_eq!((s.queue_bytes, s.wire_bytes), (0, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_pushes_back_instead_of_losing_stream_bytes() {
     let sink = sink_server(any()).await.unwrap();
-    let up = LinkParams { rate: parse_rate("20mbit").unwrap(), queue: 4096, ..LinkParams::default() };
-    let relay = TcpRelay::start(any(), sink.addr(), LinkHandle::new(up, LinkParams::default(), 1).unwrap()).await.unwrap();
-    let took = bulk_transfer(relay.local_addr(), 1_000_000, None).await.unwrap();
+    let up = LinkParams {
+        rate: parse_rate("20mbit").unwrap(),
+        queue: 4096,
+        ..LinkParams::default()
+    };
+    let relay = TcpRelay::start(
+        any(),
+        sink.addr(),
+        LinkHandle::new(up, LinkParams::default(), 1).unwrap(),
+    )
+    .await
+    .unwrap();
+    let took = bulk_transfer(relay.local_addr(), 1_000_000, None)
+        .await
+        .unwrap();
     assert!(took >= ms(390), "{took:?}");
     let s = relay.handle().stats(Dir::Up);
-    assert_eq!((s.bytes_out, s.dropped_queue, s.dropped_loss), (1_000_000, 0, 0));
+    assert_eq!(
+        (s.bytes_out, s.dropped_queue, s.dropped_loss),
+        (1_000_000, 0, 0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jitter_varies_round_trips_but_keeps_the_stream_intact() {
     let echo = echo_server(any()).await.unwrap();
-    let p = LinkParams { jitter: parse_duration("8ms").unwrap(), ..delay("20ms") };
-    let relay = TcpRelay::start(any(), echo.addr(), LinkHandle::symmetric(p, 3).unwrap()).await.unwrap();
+    let p = LinkParams {
+        jitter: parse_duration("8ms").unwrap(),
+        ..delay("20ms")
+    };
+    let relay = TcpRelay::start(any(), echo.addr(), LinkHandle::symmetric(p, 3).unwrap())
+        .await
+        .unwrap();
     // round_trips checks every echoed byte.
     let rtts = round_trips(relay.local_addr(), 30, 1000, 1).await.unwrap();
-    let (min, max) = (rtts.iter().min().copied().unwrap(), rtts.iter().max().copied().unwrap());
-    eprintln!("20 ± 8 ms each way: min {min:?} max {max:?} median {:?}", median(&rtts));
+    let (min, max) = (
+        rtts.iter().min().copied().unwrap(),
+        rtts.iter().max().copied().unwrap(),
+    );
+    eprintln!(
+        "20 ± 8 ms each way: min {min:?} max {max:?} median {:?}",
+        median(&rtts)
+    );
     assert!(min >= ms(24), "{min:?} below 2 × (20 - 8) ms");
     assert!(max - min >= ms(4), "no visible jitter: {min:?}..{max:?}");
     assert!(median(&rtts) <= ms(60), "{:?}", median(&rtts));
@@ -100,9 +159,14 @@ async fn udp_echo() -> (SocketAddr, tokio::task::JoinHandle<()>) {
 /// that came back and the relay's upstream counters.
 async fn lossy_udp_run(seed: u64, count: u32) -> (BTreeSet<u32>, doppel_netem::LinkStats) {
     let (echo, _task) = udp_echo().await;
-    let up = LinkParams { loss: parse_loss("10%").unwrap(), ..LinkParams::default() };
+    let up = LinkParams {
+        loss: parse_loss("10%").unwrap(),
+        ..LinkParams::default()
+    };
     let handle = LinkHandle::new(up, LinkParams::default(), seed).unwrap();
-    let relay = UdpRelay::start(any(), echo, handle, Duration::from_secs(5)).await.unwrap();
+    let relay = UdpRelay::start(any(), echo, handle, Duration::from_secs(5))
+        .await
+        .unwrap();
     let client = UdpSocket::bind(any()).await.unwrap();
     client.connect(relay.local_addr()).await.unwrap();
     let receiver = async {
@@ -116,7 +180,7 @@ async fn lossy_udp_run(seed: u64, count: u32) -> (BTreeSet<u32>, doppel_netem::L
     let sender = async {
         for i in 0..count {
             client.send(&i.to_le_bytes()).await.unwrap();
-            if i % 50 == 49 {
+            if i % 10 == 9 {
                 tokio::time::sleep(ms(1)).await;
             }
         }
@@ -130,12 +194,22 @@ async fn seeded_udp_loss_drops_the_expected_share_and_repeats() {
     let count = 3000;
     let (got, stats) = lossy_udp_run(7, count).await;
     let lost = u64::from(count) - u64::try_from(got.len()).unwrap();
-    eprintln!("10% loss: {lost} of {count} lost; relay counted {}", stats.dropped_loss);
+    eprintln!(
+        "10% loss: {lost} of {count} lost; relay counted {}",
+        stats.dropped_loss
+    );
     assert_eq!(stats.packets_in, u64::from(count));
     assert_eq!(stats.dropped_loss + stats.packets_out, u64::from(count));
     // 300 expected; the binomial standard deviation is 16.4.
-    assert!((240..=360).contains(&stats.dropped_loss), "{} dropped", stats.dropped_loss);
-    assert_eq!(lost, stats.dropped_loss, "datagrams lost outside the emulator");
+    assert!(
+        (240..=360).contains(&stats.dropped_loss),
+        "{} dropped",
+        stats.dropped_loss
+    );
+    assert_eq!(
+        lost, stats.dropped_loss,
+        "datagrams lost outside the emulator"
+    );
     let (again, _) = lossy_udp_run(7, count).await;
     assert_eq!(got, again, "the same seed lost different datagrams");
     let (other, _) = lossy_udp_run(8, count).await;
@@ -145,9 +219,14 @@ async fn seeded_udp_loss_drops_the_expected_share_and_repeats() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn udp_delay_applies_both_ways() {
     let (echo, _task) = udp_echo().await;
-    let relay = UdpRelay::start(any(), echo, LinkHandle::symmetric(delay("15ms"), 1).unwrap(), Duration::from_secs(5))
-        .await
-        .unwrap();
+    let relay = UdpRelay::start(
+        any(),
+        echo,
+        LinkHandle::symmetric(delay("15ms"), 1).unwrap(),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
     let client = UdpSocket::bind(any()).await.unwrap();
     client.connect(relay.local_addr()).await.unwrap();
     let mut rtts = Vec::new();
@@ -155,7 +234,10 @@ async fn udp_delay_applies_both_ways() {
         let t0 = tokio::time::Instant::now();
         client.send(&i.to_le_bytes()).await.unwrap();
         let mut buf = [0u8; 8];
-        tokio::time::timeout(ms(2000), client.recv(&mut buf)).await.unwrap().unwrap();
+        tokio::time::timeout(ms(2000), client.recv(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
         rtts.push(t0.elapsed());
     }
     let (min, med) = (rtts.iter().min().copied().unwrap(), median(&rtts));
@@ -188,13 +270,17 @@ async fn control(path: &std::path::Path, line: &str) -> String {
 async fn parameters_changed_at_run_time_take_effect_on_open_connections() {
     let echo = echo_server(any()).await.unwrap();
     let handle = LinkHandle::symmetric(delay("10ms"), 1).unwrap();
-    let relay = TcpRelay::start(any(), echo.addr(), handle.clone()).await.unwrap();
+    let relay = TcpRelay::start(any(), echo.addr(), handle.clone())
+        .await
+        .unwrap();
     let dir = std::env::temp_dir().join(format!("doppel-netem-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("control.sock");
     let ctl = ControlSocket::start(&path, handle.clone()).await.unwrap();
 
-    let mut conn = tokio::net::TcpStream::connect(relay.local_addr()).await.unwrap();
+    let mut conn = tokio::net::TcpStream::connect(relay.local_addr())
+        .await
+        .unwrap();
     conn.set_nodelay(true).unwrap();
     let before = rtt(&mut conn).await;
     assert!(before >= ms(20) && before <= ms(35), "before: {before:?}");
@@ -215,7 +301,10 @@ async fn parameters_changed_at_run_time_take_effect_on_open_connections() {
     assert!(stats.contains("up.packets_in=21 "), "{stats}");
     assert!(stats.contains("down.bytes_out=84 "), "{stats}");
     let err = control(&path, "set up delay=-5ms").await;
-    assert_eq!(err, "err bad value for `delay`: duration `-5ms` must not be negative");
+    assert_eq!(
+        err,
+        "err bad value for `delay`: duration `-5ms` must not be negative"
+    );
     drop(ctl);
     assert!(!path.exists(), "control socket left behind");
     let _ = std::fs::remove_dir_all(&dir);
@@ -226,21 +315,37 @@ async fn bad_parameters_give_clear_errors() {
     let taken = tokio::net::TcpListener::bind(any()).await.unwrap();
     let addr = taken.local_addr().unwrap();
     let handle = LinkHandle::symmetric(LinkParams::default(), 1).unwrap();
-    let e = TcpRelay::start(addr, addr, handle.clone()).await.unwrap_err();
+    let e = TcpRelay::start(addr, addr, handle.clone())
+        .await
+        .unwrap_err();
     let msg = error_chain(&e);
-    assert!(msg.starts_with(&format!("cannot listen for TCP on {addr}: ")), "{msg}");
+    assert!(
+        msg.starts_with(&format!("cannot listen for TCP on {addr}: ")),
+        "{msg}"
+    );
     assert!(msg.to_lowercase().contains("in use"), "{msg}");
 
     let udp_taken = UdpSocket::bind(any()).await.unwrap();
     let uaddr = udp_taken.local_addr().unwrap();
-    let e = UdpRelay::start(uaddr, uaddr, handle, Duration::from_secs(1)).await.unwrap_err();
+    let e = UdpRelay::start(uaddr, uaddr, handle, Duration::from_secs(1))
+        .await
+        .unwrap_err();
     assert!(error_chain(&e).starts_with(&format!("cannot listen for UDP on {uaddr}: ")));
 
-    assert_eq!(parse_duration("-5ms").unwrap_err().to_string(), "duration `-5ms` must not be negative");
+    assert_eq!(
+        parse_duration("-5ms").unwrap_err().to_string(),
+        "duration `-5ms` must not be negative"
+    );
     assert_eq!(
         parse_rate("0mbit").unwrap_err().to_string(),
         "rate `0mbit` is zero; omit the rate or write `unlimited` for no limit"
     );
-    let tiny = LinkParams { queue: 64, ..LinkParams::default() };
-    assert!(LinkHandle::symmetric(tiny, 1).unwrap_err().to_string().contains("below the minimum"));
+    let tiny = LinkParams {
+        queue: 64,
+        ..LinkParams::default()
+    };
+    assert!(LinkHandle::symmetric(tiny, 1)
+        .unwrap_err()
+        .to_string()
+        .contains("below the minimum"));
 }

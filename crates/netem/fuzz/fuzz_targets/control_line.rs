@@ -15,8 +15,11 @@ fuzz_target!(|data: &[u8]| {
     let _ = parse_loss(&text);
     if let Ok(Command::Set { target, changes }) = parse_command(&text) {
         let p = changes.apply(&LinkParams::default());
-        let again = parse_command(&format!("set {target} {p}")).expect("displayed parameters parse back");
-        let Command::Set { changes: c2, .. } = again else { panic!("round trip changed the command") };
+        let again =
+            parse_command(&format!("set {target} {p}")).expect("displayed parameters parse back");
+        let Command::Set { changes: c2, .. } = again else {
+            panic!("round trip changed the command")
+        };
         assert_eq!(c2.apply(&LinkParams::default()), p);
     }
 });
