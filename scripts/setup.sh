@@ -9,6 +9,8 @@ packages=(
   bc flex bison libssl-dev libelf-dev cpio device-tree-compiler
   # anchors for benchmarks and cross-checks
   qemu-system-misc opensbi socat
+  # placement: HiGHS ILP solver built from source (highs-sys: cmake + bindgen), plot conversion
+  cmake libclang-dev librsvg2-bin
 )
 
 missing=()

@@ -2,6 +2,8 @@
 
 use clap::{Parser, Subcommand};
 
+mod place;
+
 /// doppel: a virtual-desktop cloud on a deterministic RISC-V machine.
 ///
 /// Exit codes: 0 success; 1 error (the message says what and where); 2 bad command line;
@@ -21,6 +23,8 @@ struct Cli {
 enum Command {
     /// Print the virtual platform's memory map and timebase.
     Platform,
+    /// VMShadow placement: plan moves, generate scenarios, rank desktops from pcaps, benchmark.
+    Place(place::PlaceArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -34,6 +38,13 @@ fn main() -> std::process::ExitCode {
             print_platform();
             std::process::ExitCode::SUCCESS
         }
+        Command::Place(args) => match place::run(args) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        },
     }
 }
 
