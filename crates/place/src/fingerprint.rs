@@ -66,7 +66,10 @@ impl Default for FingerprintConfig {
     fn default() -> Self {
         FingerprintConfig {
             // RTMP, RTSP, STUN/TURN (WebRTC), Steam, Xbox Live, PlayStation, Minecraft, Twitch/HLS-ish.
-            sensitive_ports: [1935, 554, 3478, 3479, 27015, 27016, 3074, 3658, 25565, 19302].into(),
+            sensitive_ports: [
+                1935, 554, 3478, 3479, 27015, 27016, 3074, 3658, 25565, 19302,
+            ]
+            .into(),
             remote_desktop_ports: [5900, 5901, 5902, 3389].into(),
             w_ports: 0.3,
             w_traffic: 0.3,
@@ -81,25 +84,38 @@ impl Default for FingerprintConfig {
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum FingerprintError {
     #[error("fingerprint setting `{field}` is invalid: {problem}")]
-    Config { field: &'static str, problem: String },
+    Config {
+        field: &'static str,
+        problem: String,
+    },
 }
 
 impl FingerprintConfig {
     pub fn validate(&self) -> Result<(), FingerprintError> {
         let bad = |field, problem: String| Err(FingerprintError::Config { field, problem });
-        for (field, w) in [("w_ports", self.w_ports), ("w_traffic", self.w_traffic), ("w_rd", self.w_rd)] {
+        for (field, w) in [
+            ("w_ports", self.w_ports),
+            ("w_traffic", self.w_traffic),
+            ("w_rd", self.w_rd),
+        ] {
             if !w.is_finite() || w < 0.0 {
                 return bad(field, format!("must be finite and non-negative, got {w}"));
             }
         }
         if !(self.rd_reference_bps.is_finite() && self.rd_reference_bps > 0.0) {
-            return bad("rd_reference_bps", format!("must be positive, got {}", self.rd_reference_bps));
+            return bad(
+                "rd_reference_bps",
+                format!("must be positive, got {}", self.rd_reference_bps),
+            );
         }
         if !(self.alpha > 0.0 && self.alpha <= 1.0) {
             return bad("alpha", format!("must be in (0, 1], got {}", self.alpha));
         }
         if !(self.window_s.is_finite() && self.window_s > 0.0) {
-            return bad("window_s", format!("must be positive, got {}", self.window_s));
+            return bad(
+                "window_s",
+                format!("must be positive, got {}", self.window_s),
+            );
         }
         Ok(())
     }
@@ -154,7 +170,12 @@ pub fn window_metrics(cfg: &FingerprintConfig, records: &[FlowRecord]) -> Window
     );
     let rd_score = (rd_bandwidth_bps / cfg.rd_reference_bps).min(1.0);
     let rank = cfg.w_ports * port_share + cfg.w_traffic * traffic_share + cfg.w_rd * rd_score;
-    WindowMetrics { port_share, traffic_share, rd_bandwidth_bps, rank }
+    WindowMetrics {
+        port_share,
+        traffic_share,
+        rd_bandwidth_bps,
+        rank,
+    }
 }
 
 /// Smoothed ranks of many desktops, updated one window at a time.
@@ -167,7 +188,10 @@ pub struct RankTracker {
 impl RankTracker {
     pub fn new(cfg: FingerprintConfig) -> Result<Self, FingerprintError> {
         cfg.validate()?;
-        Ok(RankTracker { cfg, ranks: BTreeMap::new() })
+        Ok(RankTracker {
+            cfg,
+            ranks: BTreeMap::new(),
+        })
     }
 
     pub fn config(&self) -> &FingerprintConfig {
@@ -179,7 +203,11 @@ impl RankTracker {
     pub fn observe(&mut self, desktop: &str, records: &[FlowRecord]) -> f64 {
         let now = window_metrics(&self.cfg, records).rank;
         let alpha = self.cfg.alpha;
-        let r = self.ranks.entry(desktop.to_string()).and_modify(|r| *r = alpha * now + (1.0 - alpha) * *r).or_insert(now);
+        let r = self
+            .ranks
+            .entry(desktop.to_string())
+            .and_modify(|r| *r = alpha * now + (1.0 - alpha) * *r)
+            .or_insert(now);
         *r
     }
 
@@ -218,7 +246,14 @@ mod tests {
     fn metrics_follow_the_definitions() {
         let cfg = FingerprintConfig::default();
         // VNC 600 KB over 10 s = 60 KB/s (score 1), one RTMP flow with 400 KB, one HTTPS flow.
-        let m = window_metrics(&cfg, &[rec(5900, 40000, 590_000, 10_000), rec(40001, 1935, 0, 400_000), rec(40002, 443, 0, 1000)]);
+        let m = window_metrics(
+            &cfg,
+            &[
+                rec(5900, 40000, 590_000, 10_000),
+                rec(40001, 1935, 0, 400_000),
+                rec(40002, 443, 0, 1000),
+            ],
+        );
         assert!((m.port_share - 1.0 / 3.0).abs() < 1e-12);
         assert!((m.traffic_share - 400_000.0 / 1_001_000.0).abs() < 1e-12);
         assert!((m.rd_bandwidth_bps - 60_000.0).abs() < 1e-9);
@@ -229,7 +264,11 @@ mod tests {
 
     #[test]
     fn ema_smooths_across_windows() {
-        let mut t = RankTracker::new(FingerprintConfig { alpha: 0.25, ..Default::default() }).unwrap();
+        let mut t = RankTracker::new(FingerprintConfig {
+            alpha: 0.25,
+            ..Default::default()
+        })
+        .unwrap();
         let busy = [rec(5900, 40000, 600_000, 0)]; // rank 0.4
         assert!((t.observe("d", &busy) - 0.4).abs() < 1e-12);
         assert!((t.observe("d", &[]) - 0.3).abs() < 1e-12);
@@ -239,7 +278,11 @@ mod tests {
 
     #[test]
     fn bad_config_names_the_setting() {
-        let e = RankTracker::new(FingerprintConfig { alpha: 0.0, ..Default::default() }).unwrap_err();
+        let e = RankTracker::new(FingerprintConfig {
+            alpha: 0.0,
+            ..Default::default()
+        })
+        .unwrap_err();
         assert!(e.to_string().contains("`alpha`"));
     }
 }

@@ -53,7 +53,13 @@ pub struct GenOptions {
 
 impl Default for GenOptions {
     fn default() -> Self {
-        GenOptions { vms: 100, sites: 8, seed: 1, k: 5, cost_weight: 0.0 }
+        GenOptions {
+            vms: 100,
+            sites: 8,
+            seed: 1,
+            k: 5,
+            cost_weight: 0.0,
+        }
     }
 }
 
@@ -63,7 +69,9 @@ pub fn generate(o: GenOptions) -> Scenario {
     let m = o.sites.max(1);
     let n = o.vms;
     let globals = (m / 8).max(1);
-    let pos: Vec<(f64, f64)> = (0..m).map(|_| (rng.f64() * 5000.0, rng.f64() * 5000.0)).collect();
+    let pos: Vec<(f64, f64)> = (0..m)
+        .map(|_| (rng.f64() * 5000.0, rng.f64() * 5000.0))
+        .collect();
     let n_loc = (2 * m).max(2);
     let locs: Vec<(f64, f64)> = (0..n_loc)
         .map(|_| {
@@ -71,7 +79,15 @@ pub fn generate(o: GenOptions) -> Scenario {
             (x + (rng.f64() - 0.5) * 600.0, y + (rng.f64() - 0.5) * 600.0)
         })
         .collect();
-    let names: Vec<String> = (0..m).map(|i| if i < globals { format!("g{i}") } else { format!("r{i}") }).collect();
+    let names: Vec<String> = (0..m)
+        .map(|i| {
+            if i < globals {
+                format!("g{i}")
+            } else {
+                format!("r{i}")
+            }
+        })
+        .collect();
     let locations: Vec<LocationSpec> = locs
         .iter()
         .enumerate()
@@ -85,7 +101,10 @@ pub fn generate(o: GenOptions) -> Scenario {
                     (name.clone(), (ms * 100.0).round() / 100.0)
                 })
                 .collect();
-            LocationSpec { name: format!("loc{i}"), latency_ms }
+            LocationSpec {
+                name: format!("loc{i}"),
+                latency_ms,
+            }
         })
         .collect();
     #[allow(clippy::cast_precision_loss)]
@@ -95,8 +114,18 @@ pub fn generate(o: GenOptions) -> Scenario {
     let regional_slots = (nf / 3.0 / regional).ceil().max(1.0);
     let mut sites: Vec<SiteSpec> = (0..m)
         .map(|i| {
-            let slots = if i < globals { global_slots } else { regional_slots };
-            SiteSpec { name: names[i].clone(), global: i < globals, slots, mem_gb: (slots * 260.0).round() / 100.0, disk_gb: slots * 26.0 }
+            let slots = if i < globals {
+                global_slots
+            } else {
+                regional_slots
+            };
+            SiteSpec {
+                name: names[i].clone(),
+                global: i < globals,
+                slots,
+                mem_gb: (slots * 260.0).round() / 100.0,
+                disk_gb: slots * 26.0,
+            }
         })
         .collect();
     let mut used = vec![[0.0f64; 3]; m];
@@ -107,11 +136,16 @@ pub fn generate(o: GenOptions) -> Scenario {
         let size = [1.0, mem, disk];
         let user = rng.below(n_loc);
         // Mostly at a global site; otherwise a random regional one with room.
-        let pick = if rng.f64() < 0.7 || m == globals { rng.below(globals) } else { globals + rng.below(m - globals) };
-        let site = (0..m)
-            .map(|j| (pick + j) % m)
-            .chain(0..globals)
-            .find(|&s| (0..3).all(|d| used[s][d] + size[d] <= [sites[s].slots, sites[s].mem_gb, sites[s].disk_gb][d]));
+        let pick = if rng.f64() < 0.7 || m == globals {
+            rng.below(globals)
+        } else {
+            globals + rng.below(m - globals)
+        };
+        let site = (0..m).map(|j| (pick + j) % m).chain(0..globals).find(|&s| {
+            (0..3).all(|d| {
+                used[s][d] + size[d] <= [sites[s].slots, sites[s].mem_gb, sites[s].disk_gb][d]
+            })
+        });
         let site = site.unwrap_or_else(|| {
             // Nowhere to put it (rare): grow the first global site.
             let g = &mut sites[0];
@@ -136,7 +170,10 @@ pub fn generate(o: GenOptions) -> Scenario {
         });
     }
     Scenario {
-        thresholds: Thresholds { high: 0.3, low: 0.15 },
+        thresholds: Thresholds {
+            high: 0.3,
+            low: 0.15,
+        },
         k: o.k.max(1),
         weights: BenefitWeights::default(),
         cost_weight: o.cost_weight,

@@ -58,7 +58,12 @@ impl<'m> State<'m> {
             }
         }
         for list in &mut reclaim_at {
-            list.sort_by(|&a, &b| m.desktops[a].rank.total_cmp(&m.desktops[b].rank).then(a.cmp(&b)));
+            list.sort_by(|&a, &b| {
+                m.desktops[a]
+                    .rank
+                    .total_cmp(&m.desktops[b].rank)
+                    .then(a.cmp(&b))
+            });
         }
         State {
             m,
@@ -70,7 +75,11 @@ impl<'m> State<'m> {
     }
 
     pub fn fits(&self, v: usize, s: usize) -> bool {
-        fits(&self.usage[s], &self.m.desktops[v].size, &self.m.sites[s].capacity)
+        fits(
+            &self.usage[s],
+            &self.m.desktops[v].size,
+            &self.m.sites[s].capacity,
+        )
     }
 
     pub fn relocate(&mut self, v: usize, to: usize) {
@@ -94,7 +103,11 @@ impl<'m> State<'m> {
             return Some(Vec::new());
         }
         // Reclaimable desktops still at s, lowest rank first.
-        let victims: Vec<usize> = self.reclaim_at[s].iter().copied().filter(|&u| self.site[u] == s).collect();
+        let victims: Vec<usize> = self.reclaim_at[s]
+            .iter()
+            .copied()
+            .filter(|&u| self.site[u] == s)
+            .collect();
         if victims.is_empty() {
             return None;
         }
@@ -164,11 +177,20 @@ pub(crate) fn greedy_steps(m: &Model, algo: Greedy) -> (State<'_>, Vec<Step>) {
     match algo {
         Greedy::RankOrdered => {
             let mut order: Vec<usize> = candidates.collect();
-            order.sort_by(|&a, &b| m.desktops[b].rank.total_cmp(&m.desktops[a].rank).then(a.cmp(&b)));
+            order.sort_by(|&a, &b| {
+                m.desktops[b]
+                    .rank
+                    .total_cmp(&m.desktops[a].rank)
+                    .then(a.cmp(&b))
+            });
             for v in order {
                 for &s in &m.targets[v] {
                     if let Some(evictions) = st.try_place(v, s) {
-                        steps.push(Step { desktop: v, to: s, evictions });
+                        steps.push(Step {
+                            desktop: v,
+                            to: s,
+                            evictions,
+                        });
                         break;
                     }
                 }
@@ -183,15 +205,29 @@ pub(crate) fn greedy_steps(m: &Model, algo: Greedy) -> (State<'_>, Vec<Step>) {
                 }
             };
             let mut heap: BinaryHeap<Entry> = candidates
-                .map(|v| Entry { score: score(v, m.targets[v][0]), rank: m.desktops[v].rank, desktop: v, pos: 0 })
+                .map(|v| Entry {
+                    score: score(v, m.targets[v][0]),
+                    rank: m.desktops[v].rank,
+                    desktop: v,
+                    pos: 0,
+                })
                 .collect();
             while let Some(e) = heap.pop() {
                 let (v, s) = (e.desktop, m.targets[e.desktop][e.pos]);
                 if let Some(evictions) = st.try_place(v, s) {
-                    steps.push(Step { desktop: v, to: s, evictions });
+                    steps.push(Step {
+                        desktop: v,
+                        to: s,
+                        evictions,
+                    });
                 } else if e.pos + 1 < m.targets[v].len() {
                     let next = m.targets[v][e.pos + 1];
-                    heap.push(Entry { score: score(v, next), rank: e.rank, desktop: v, pos: e.pos + 1 });
+                    heap.push(Entry {
+                        score: score(v, next),
+                        rank: e.rank,
+                        desktop: v,
+                        pos: e.pos + 1,
+                    });
                 }
             }
         }

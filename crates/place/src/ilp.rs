@@ -56,7 +56,10 @@ pub struct IlpOptions {
 
 impl Default for IlpOptions {
     fn default() -> Self {
-        IlpOptions { backend: Backend::best(), time_limit_s: None }
+        IlpOptions {
+            backend: Backend::best(),
+            time_limit_s: None,
+        }
     }
 }
 
@@ -79,7 +82,10 @@ pub struct IlpOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum IlpError {
     #[error("the `{backend}` ILP backend failed: {message}")]
-    Solver { backend: &'static str, message: String },
+    Solver {
+        backend: &'static str,
+        message: String,
+    },
     #[error("the `highs` ILP backend is not compiled in (build with the `highs` feature)")]
     Unavailable,
 }
@@ -100,7 +106,8 @@ fn formulate(m: &Model) -> Formulation {
     let mut constraints = Vec::new();
     // Usage by desktops that cannot move, and the variable terms of every site's load.
     let mut fixed = vec![[0.0; DIMS]; m.sites.len()];
-    let mut load: Vec<[Expression; DIMS]> = (0..m.sites.len()).map(|_| Default::default()).collect();
+    let mut load: Vec<[Expression; DIMS]> =
+        (0..m.sites.len()).map(|_| Default::default()).collect();
     let mut max_load = vec![[0.0; DIMS]; m.sites.len()];
     let mut budget = Expression::default();
     for v in 0..m.desktops.len() {
@@ -146,7 +153,12 @@ fn formulate(m: &Model) -> Formulation {
     if let Some(b) = m.migration_budget {
         constraints.push(budget.leq(b));
     }
-    Formulation { vars, objective, x, constraints }
+    Formulation {
+        vars,
+        objective,
+        x,
+        constraints,
+    }
 }
 
 fn run<P: SolverModel>(
@@ -161,12 +173,19 @@ where
     for c in cons {
         p.add_constraint(c);
     }
-    let sol = p.solve().map_err(|e| IlpError::Solver { backend: backend.name(), message: e.to_string() })?;
+    let sol = p.solve().map_err(|e| IlpError::Solver {
+        backend: backend.name(),
+        message: e.to_string(),
+    })?;
     let status = match sol.status() {
         SolutionStatus::Optimal => IlpStatus::Optimal,
         _ => IlpStatus::TimeLimit,
     };
-    let chosen = f_x.iter().filter(|&&(_, _, xv)| sol.value(xv) > 0.5).map(|&(v, s, _)| (v, s)).collect();
+    let chosen = f_x
+        .iter()
+        .filter(|&&(_, _, xv)| sol.value(xv) > 0.5)
+        .map(|&(v, s, _)| (v, s))
+        .collect();
     Ok((chosen, status))
 }
 
@@ -175,36 +194,54 @@ pub fn solve(m: &Model, opts: IlpOptions) -> Result<IlpOutcome, IlpError> {
     let f = formulate(m);
     let variables = f.x.len();
     let constraints = f.constraints.len();
-    let Formulation { vars, objective, x, constraints: cons } = f;
-    let (chosen, status) = match opts.backend {
-        Backend::Microlp => {
-            let mut p = vars.maximise(objective).using(good_lp::solvers::microlp::microlp);
-            if let Some(t) = opts.time_limit_s {
-                p = p.with_time_limit(t);
-            }
-            run(p, &x, cons, Backend::Microlp)?
-        }
-        Backend::Highs => {
-            #[cfg(feature = "highs")]
-            {
+    let Formulation {
+        vars,
+        objective,
+        x,
+        constraints: cons,
+    } = f;
+    let (chosen, status) = if x.is_empty() {
+        // Nobody can move (HiGHS rejects an empty model): staying put is the optimum.
+        (Vec::new(), IlpStatus::Optimal)
+    } else {
+        match opts.backend {
+            Backend::Microlp => {
                 let mut p = vars
                     .maximise(objective)
-                    .using(good_lp::solvers::highs::highs)
-                    .set_threads(1)
-                    .set_mip_rel_gap(0.0)
-                    .map_err(|e| IlpError::Solver { backend: "highs", message: e.to_string() })?
-                    .set_mip_abs_gap(1e-6)
-                    .map_err(|e| IlpError::Solver { backend: "highs", message: e.to_string() })?;
-                p.set_verbose(false);
+                    .using(good_lp::solvers::microlp::microlp);
                 if let Some(t) = opts.time_limit_s {
-                    p = p.set_time_limit(t);
+                    p = p.with_time_limit(t);
                 }
-                run(p, &x, cons, Backend::Highs)?
+                run(p, &x, cons, Backend::Microlp)?
             }
-            #[cfg(not(feature = "highs"))]
-            {
-                drop((vars, objective, x, cons));
-                return Err(IlpError::Unavailable);
+            Backend::Highs => {
+                #[cfg(feature = "highs")]
+                {
+                    let mut p = vars
+                        .maximise(objective)
+                        .using(good_lp::solvers::highs::highs)
+                        .set_threads(1)
+                        .set_mip_rel_gap(0.0)
+                        .map_err(|e| IlpError::Solver {
+                            backend: "highs",
+                            message: e.to_string(),
+                        })?
+                        .set_mip_abs_gap(1e-6)
+                        .map_err(|e| IlpError::Solver {
+                            backend: "highs",
+                            message: e.to_string(),
+                        })?;
+                    p.set_verbose(false);
+                    if let Some(t) = opts.time_limit_s {
+                        p = p.set_time_limit(t);
+                    }
+                    run(p, &x, cons, Backend::Highs)?
+                }
+                #[cfg(not(feature = "highs"))]
+                {
+                    drop((vars, objective, x, cons));
+                    return Err(IlpError::Unavailable);
+                }
             }
         }
     };
@@ -214,5 +251,10 @@ pub fn solve(m: &Model, opts: IlpOptions) -> Result<IlpOutcome, IlpError> {
     }
     polish(m, &mut assignment);
     let plan = Plan::from_assignment(m, "ilp", &assignment);
-    Ok(IlpOutcome { plan, status, variables, constraints })
+    Ok(IlpOutcome {
+        plan,
+        status,
+        variables,
+        constraints,
+    })
 }

@@ -31,7 +31,8 @@ pub fn improved(m: &Model) -> Plan {
             best = Some((obj, a, st.budget_left));
         }
     }
-    let (_, a, budget_left) = best.unwrap_or_else(|| (0.0, m.desktops.iter().map(|d| d.site).collect(), 0.0));
+    let (_, a, budget_left) =
+        best.unwrap_or_else(|| (0.0, m.desktops.iter().map(|d| d.site).collect(), 0.0));
     let mut ls = Search::new(m, a, budget_left);
     ls.run();
     let mut a = ls.st.site;
@@ -70,9 +71,18 @@ impl<'m> Search<'m> {
         let best_value = options
             .iter()
             .enumerate()
-            .map(|(v, o)| o.iter().map(|&s| m.value(v, s)).fold(f64::NEG_INFINITY, f64::max))
+            .map(|(v, o)| {
+                o.iter()
+                    .map(|&s| m.value(v, s))
+                    .fold(f64::NEG_INFINITY, f64::max)
+            })
             .collect();
-        Search { st, members, options, best_value }
+        Search {
+            st,
+            members,
+            options,
+            best_value,
+        }
     }
 
     fn cost_of(&self, v: usize, s: usize) -> f64 {

@@ -40,7 +40,13 @@ pub enum Algo {
 }
 
 impl Algo {
-    pub const ALL: [Algo; 5] = [Algo::Rank, Algo::Benefit, Algo::Cost, Algo::Improved, Algo::Ilp];
+    pub const ALL: [Algo; 5] = [
+        Algo::Rank,
+        Algo::Benefit,
+        Algo::Cost,
+        Algo::Improved,
+        Algo::Ilp,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {

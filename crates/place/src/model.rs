@@ -138,7 +138,10 @@ pub enum ScenarioError {
 }
 
 fn invalid(field: impl Into<String>, problem: impl Into<String>) -> ScenarioError {
-    ScenarioError::Invalid { field: field.into(), problem: problem.into() }
+    ScenarioError::Invalid {
+        field: field.into(),
+        problem: problem.into(),
+    }
 }
 
 impl Scenario {
@@ -147,7 +150,10 @@ impl Scenario {
         let de = &mut serde_json::Deserializer::from_str(text);
         serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
-            ScenarioError::Json { path, message: e.into_inner().to_string() }
+            ScenarioError::Json {
+                path,
+                message: e.into_inner().to_string(),
+            }
         })
     }
 
@@ -214,7 +220,10 @@ fn check_num(field: &str, v: f64, min: f64) -> Result<(), ScenarioError> {
 impl Model {
     /// Validates a scenario. Every error names the offending field.
     pub fn new(sc: &Scenario) -> Result<Self, ScenarioError> {
-        for (f, v) in [("thresholds.high", sc.thresholds.high), ("thresholds.low", sc.thresholds.low)] {
+        for (f, v) in [
+            ("thresholds.high", sc.thresholds.high),
+            ("thresholds.low", sc.thresholds.low),
+        ] {
             check_num(f, v, f64::NEG_INFINITY)?;
         }
         if sc.thresholds.low > sc.thresholds.high {
@@ -250,11 +259,17 @@ impl Model {
                 return Err(invalid(f("name"), "must not be empty"));
             }
             if site_index.insert(s.name.as_str(), i).is_some() {
-                return Err(invalid(f("name"), format!("duplicate site name `{}`", s.name)));
+                return Err(invalid(
+                    f("name"),
+                    format!("duplicate site name `{}`", s.name),
+                ));
             }
             check_num(&f("slots"), s.slots, 0.0)?;
             if s.slots.fract() != 0.0 {
-                return Err(invalid(f("slots"), format!("must be a whole number, got {}", s.slots)));
+                return Err(invalid(
+                    f("slots"),
+                    format!("must be a whole number, got {}", s.slots),
+                ));
             }
             check_num(&f("mem_gb"), s.mem_gb, 0.0)?;
             check_num(&f("disk_gb"), s.disk_gb, 0.0)?;
@@ -268,7 +283,10 @@ impl Model {
         let mut latency = Vec::with_capacity(sc.locations.len());
         for (i, l) in sc.locations.iter().enumerate() {
             if loc_index.insert(l.name.as_str(), i).is_some() {
-                return Err(invalid(format!("locations[{i}].name"), format!("duplicate location `{}`", l.name)));
+                return Err(invalid(
+                    format!("locations[{i}].name"),
+                    format!("duplicate location `{}`", l.name),
+                ));
             }
             for name in l.latency_ms.keys() {
                 if !site_index.contains_key(name.as_str()) {
@@ -296,14 +314,23 @@ impl Model {
         for (i, d) in sc.desktops.iter().enumerate() {
             let f = |n: &str| format!("desktops[{i}].{n}");
             if desk_names.insert(d.name.as_str(), i).is_some() {
-                return Err(invalid(f("name"), format!("duplicate desktop `{}`", d.name)));
+                return Err(invalid(
+                    f("name"),
+                    format!("duplicate desktop `{}`", d.name),
+                ));
             }
             check_num(&f("rank"), d.rank, f64::NEG_INFINITY)?;
             check_num(&f("mem_gb"), d.mem_gb, 0.0)?;
             check_num(&f("disk_gb"), d.disk_gb, 0.0)?;
             check_num(&f("dirty_rate"), d.dirty_rate, 0.0)?;
             if d.dirty_rate >= 1.0 {
-                return Err(invalid(f("dirty_rate"), format!("must be below 1 (else migration never converges), got {}", d.dirty_rate)));
+                return Err(invalid(
+                    f("dirty_rate"),
+                    format!(
+                        "must be below 1 (else migration never converges), got {}",
+                        d.dirty_rate
+                    ),
+                ));
             }
             let site = *site_index
                 .get(d.site.as_str())
@@ -324,10 +351,12 @@ impl Model {
                 (Some(now), Some(at)) => now - at < window,
                 _ => false,
             };
-            let (move_window, evict_window) = sc.hysteresis.map_or((0.0, 0.0), |h| (h.move_s, h.evict_s));
+            let (move_window, evict_window) =
+                sc.hysteresis.map_or((0.0, 0.0), |h| (h.move_s, h.evict_s));
             let relocatable = d.rank > sc.thresholds.high && !recent(d.moved_at_s, move_window);
             let low_long_enough = sc.hysteresis.is_none()
-                || d.low_since_s.is_some_and(|t| !recent(Some(t), evict_window));
+                || d.low_since_s
+                    .is_some_and(|t| !recent(Some(t), evict_window));
             let reclaimable = !sites[site].global && d.rank < sc.thresholds.low && low_long_enough;
             desktops.push(Desktop {
                 name: d.name.clone(),
@@ -345,7 +374,10 @@ impl Model {
                 if u[dim] > sites[s].capacity[dim] + 1e-9 {
                     return Err(invalid(
                         format!("sites[{s}].{}", DIM_NAMES[dim]),
-                        format!("the desktops placed there already use {} of {}", u[dim], sites[s].capacity[dim]),
+                        format!(
+                            "the desktops placed there already use {} of {}",
+                            u[dim], sites[s].capacity[dim]
+                        ),
                     ));
                 }
             }
@@ -363,8 +395,12 @@ impl Model {
             targets: Vec::new(),
             eviction_targets: Vec::new(),
         };
-        m.targets = (0..m.desktops.len()).map(|v| m.compute_targets(v)).collect();
-        m.eviction_targets = (0..m.desktops.len()).map(|v| m.compute_eviction_targets(v)).collect();
+        m.targets = (0..m.desktops.len())
+            .map(|v| m.compute_targets(v))
+            .collect();
+        m.eviction_targets = (0..m.desktops.len())
+            .map(|v| m.compute_eviction_targets(v))
+            .collect();
         Ok(m)
     }
 
@@ -387,7 +423,10 @@ impl Model {
             return Vec::new();
         }
         let here = self.lat(v, d.site);
-        self.closest_sites(v).into_iter().filter(|&s| self.lat(v, s) < here).collect()
+        self.closest_sites(v)
+            .into_iter()
+            .filter(|&s| self.lat(v, s) < here)
+            .collect()
     }
 
     fn compute_eviction_targets(&self, v: usize) -> Vec<usize> {
@@ -395,8 +434,9 @@ impl Model {
         if !d.reclaimable {
             return Vec::new();
         }
-        let mut g: Vec<usize> =
-            (0..self.sites.len()).filter(|&s| self.sites[s].global && s != d.site).collect();
+        let mut g: Vec<usize> = (0..self.sites.len())
+            .filter(|&s| self.sites[s].global && s != d.site)
+            .collect();
         g.sort_by(|&a, &b| self.lat(v, a).total_cmp(&self.lat(v, b)).then(a.cmp(&b)));
         g
     }
@@ -406,7 +446,11 @@ impl Model {
     pub fn benefit(&self, v: usize, s: usize) -> f64 {
         let l1 = self.lat(v, self.desktops[v].site);
         let l2 = self.lat(v, s);
-        let pct = if l1 > 0.0 { (l1 - l2) * 100.0 / l1 } else { 0.0 };
+        let pct = if l1 > 0.0 {
+            (l1 - l2) * 100.0 / l1
+        } else {
+            0.0
+        };
         self.weights.w1 * (l1 - l2) + self.weights.w2 * pct
     }
 

@@ -20,9 +20,19 @@ pub enum PcapError {
     #[error("pcap link type {linktype} not supported (Ethernet 1 or raw IP 101/228/229)")]
     LinkType { linktype: u32 },
     #[error("pcap record {index} at byte {offset} is truncated (needs {need} bytes, {left} left)")]
-    Truncated { index: usize, offset: usize, need: usize, left: usize },
+    Truncated {
+        index: usize,
+        offset: usize,
+        need: usize,
+        left: usize,
+    },
     #[error("pcap record {index} at byte {offset} claims {caplen} captured bytes (limit {limit})")]
-    CapLen { index: usize, offset: usize, caplen: u32, limit: u32 },
+    CapLen {
+        index: usize,
+        offset: usize,
+        caplen: u32,
+        limit: u32,
+    },
 }
 
 /// A transport-layer packet seen in a capture.
@@ -82,15 +92,31 @@ pub fn parse(data: &[u8]) -> Result<Capture, PcapError> {
     while off < data.len() {
         let left = data.len() - off;
         if left < 16 {
-            return Err(PcapError::Truncated { index, offset: off, need: 16, left });
+            return Err(PcapError::Truncated {
+                index,
+                offset: off,
+                need: 16,
+                left,
+            });
         }
-        let (sec, frac, caplen, origlen) = (rd32(off), rd32(off + 4), rd32(off + 8), rd32(off + 12));
+        let (sec, frac, caplen, origlen) =
+            (rd32(off), rd32(off + 4), rd32(off + 8), rd32(off + 12));
         if caplen > MAX_CAPLEN {
-            return Err(PcapError::CapLen { index, offset: off, caplen, limit: MAX_CAPLEN });
+            return Err(PcapError::CapLen {
+                index,
+                offset: off,
+                caplen,
+                limit: MAX_CAPLEN,
+            });
         }
         let caplen_us = caplen as usize;
         if left - 16 < caplen_us {
-            return Err(PcapError::Truncated { index, offset: off, need: 16 + caplen_us, left });
+            return Err(PcapError::Truncated {
+                index,
+                offset: off,
+                need: 16 + caplen_us,
+                left,
+            });
         }
         let body = &data[off + 16..off + 16 + caplen_us];
         let ts_s = f64::from(sec) + f64::from(frac) / if nanos { 1e9 } else { 1e6 };
@@ -191,19 +217,35 @@ pub fn flows_by_window(
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let w = (rel / window_s).floor() as u64;
         let key = if out {
-            FlowKey { proto: p.proto, local_ip: p.src, local_port: p.src_port, remote_ip: p.dst, remote_port: p.dst_port }
+            FlowKey {
+                proto: p.proto,
+                local_ip: p.src,
+                local_port: p.src_port,
+                remote_ip: p.dst,
+                remote_port: p.dst_port,
+            }
         } else {
-            FlowKey { proto: p.proto, local_ip: p.dst, local_port: p.dst_port, remote_ip: p.src, remote_port: p.src_port }
+            FlowKey {
+                proto: p.proto,
+                local_ip: p.dst,
+                local_port: p.dst_port,
+                remote_ip: p.src,
+                remote_port: p.src_port,
+            }
         };
-        let r = windows.entry(w).or_default().entry(key.clone()).or_insert_with(|| FlowRecord {
-            key,
-            bytes_out: 0,
-            bytes_in: 0,
-            packets_out: 0,
-            packets_in: 0,
-            first_s: p.ts_s,
-            last_s: p.ts_s,
-        });
+        let r = windows
+            .entry(w)
+            .or_default()
+            .entry(key.clone())
+            .or_insert_with(|| FlowRecord {
+                key,
+                bytes_out: 0,
+                bytes_in: 0,
+                packets_out: 0,
+                packets_in: 0,
+                first_s: p.ts_s,
+                last_s: p.ts_s,
+            });
         if out {
             r.bytes_out += u64::from(p.wire_len);
             r.packets_out += 1;
@@ -214,7 +256,10 @@ pub fn flows_by_window(
         r.first_s = r.first_s.min(p.ts_s);
         r.last_s = r.last_s.max(p.ts_s);
     }
-    windows.into_iter().map(|(w, m)| (w, m.into_values().collect())).collect()
+    windows
+        .into_iter()
+        .map(|(w, m)| (w, m.into_values().collect()))
+        .collect()
 }
 
 /// Writes classic little-endian microsecond pcap files with Ethernet framing.
@@ -294,14 +339,25 @@ mod tests {
     #[test]
     fn round_trip_tcp_and_udp() {
         let mut w = PcapWriter::new();
-        w.packet(1_500_000, 6, [10, 0, 0, 2], 5900, [10, 0, 0, 9], 40000, 1000);
+        w.packet(
+            1_500_000,
+            6,
+            [10, 0, 0, 2],
+            5900,
+            [10, 0, 0, 9],
+            40000,
+            1000,
+        );
         w.packet(2_000_001, 17, [10, 0, 0, 9], 3478, [10, 0, 0, 2], 5000, 100);
         w.record(2_100_000, &[0u8; 20]); // not IP: skipped
         let cap = parse(&w.finish()).unwrap();
         assert_eq!(cap.skipped, 1);
         assert_eq!(cap.packets.len(), 2);
         let p = &cap.packets[0];
-        assert_eq!((p.proto, p.src_port, p.dst_port, p.wire_len), (6, 5900, 40000, 14 + 20 + 20 + 1000));
+        assert_eq!(
+            (p.proto, p.src_port, p.dst_port, p.wire_len),
+            (6, 5900, 40000, 14 + 20 + 20 + 1000)
+        );
         assert!((p.ts_s - 1.5).abs() < 1e-9);
         assert_eq!(cap.packets[1].proto, 17);
         assert_eq!(cap.packets[1].dst, IpAddr::from([10, 0, 0, 2]));
@@ -310,12 +366,22 @@ mod tests {
     #[test]
     fn errors_say_where() {
         assert_eq!(parse(&[0; 10]), Err(PcapError::TooShort { len: 10 }));
-        assert!(matches!(parse(&[0; 24]), Err(PcapError::BadMagic { magic: 0 })));
+        assert!(matches!(
+            parse(&[0; 24]),
+            Err(PcapError::BadMagic { magic: 0 })
+        ));
         let mut w = PcapWriter::new();
         w.packet(0, 6, [1, 1, 1, 1], 1, [2, 2, 2, 2], 2, 10);
         let mut bytes = w.finish();
         bytes.truncate(bytes.len() - 3);
-        assert!(matches!(parse(&bytes), Err(PcapError::Truncated { index: 0, offset: 24, .. })));
+        assert!(matches!(
+            parse(&bytes),
+            Err(PcapError::Truncated {
+                index: 0,
+                offset: 24,
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -331,7 +397,10 @@ mod tests {
         assert_eq!(wins.len(), 2);
         assert_eq!(wins[0].0, 0);
         let r = &wins[0].1[0];
-        assert_eq!((r.packets_out, r.packets_in, r.key.local_port), (1, 1, 5900));
+        assert_eq!(
+            (r.packets_out, r.packets_in, r.key.local_port),
+            (1, 1, 5900)
+        );
         assert_eq!(r.bytes_out, 154);
         assert_eq!(wins[1].1[0].packets_out, 1);
     }

@@ -87,7 +87,14 @@ impl Plan {
             .collect();
         let assignment = assignment_of(m, steps);
         let (objective, latency_decrease_ms, total_benefit, total_cost) = evaluate(m, &assignment);
-        Plan { algo: algo.to_string(), moves, objective, latency_decrease_ms, total_benefit, total_cost }
+        Plan {
+            algo: algo.to_string(),
+            moves,
+            objective,
+            latency_decrease_ms,
+            total_benefit,
+            total_cost,
+        }
     }
 
     /// Builds a plan from a final assignment (site per desktop), as the ILP and the local search
@@ -122,10 +129,18 @@ impl Plan {
         let mut pending: Vec<Step> = moves
             .iter()
             .zip(attached)
-            .map(|(&v, e)| Step { desktop: v, to: assignment[v], evictions: e })
+            .map(|(&v, e)| Step {
+                desktop: v,
+                to: assignment[v],
+                evictions: e,
+            })
             .collect();
         // Orphaned evictions (only from non-optimal inputs that skipped `polish`) become steps.
-        pending.extend(orphans.into_iter().map(|u| Step { desktop: u, to: assignment[u], evictions: Vec::new() }));
+        pending.extend(orphans.into_iter().map(|u| Step {
+            desktop: u,
+            to: assignment[u],
+            evictions: Vec::new(),
+        }));
         // Order for execution: repeatedly take the first step that fits now.
         let mut usage = m.initial_usage();
         let mut ordered = Vec::with_capacity(pending.len());
@@ -136,15 +151,24 @@ impl Plan {
                     sub(&mut u[m.desktops[e].site], &m.desktops[e].size);
                     add(&mut u[t], &m.desktops[e].size);
                 }
-                st.evictions.iter().all(|&(_, t)| (0..DIMS).all(|d| u[t][d] <= m.sites[t].capacity[d] + 1e-9))
-                    && fits(&u[st.to], &m.desktops[st.desktop].size, &m.sites[st.to].capacity)
+                st.evictions
+                    .iter()
+                    .all(|&(_, t)| (0..DIMS).all(|d| u[t][d] <= m.sites[t].capacity[d] + 1e-9))
+                    && fits(
+                        &u[st.to],
+                        &m.desktops[st.desktop].size,
+                        &m.sites[st.to].capacity,
+                    )
             });
             let st = pending.remove(runnable.unwrap_or(0));
             for &(e, t) in &st.evictions {
                 sub(&mut usage[m.desktops[e].site], &m.desktops[e].size);
                 add(&mut usage[t], &m.desktops[e].size);
             }
-            sub(&mut usage[m.desktops[st.desktop].site], &m.desktops[st.desktop].size);
+            sub(
+                &mut usage[m.desktops[st.desktop].site],
+                &m.desktops[st.desktop].size,
+            );
             add(&mut usage[st.to], &m.desktops[st.desktop].size);
             ordered.push(st);
         }

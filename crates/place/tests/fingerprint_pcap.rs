@@ -14,7 +14,14 @@ const CLIENT: [u8; 4] = [192, 168, 7, 20];
 const SECONDS: u64 = 30;
 
 /// Adds a flow at `bytes_per_s` (wire bytes) for the whole capture, in packets of up to 1000 bytes.
-fn flow(w: &mut Vec<(u64, [u8; 4], u16, [u8; 4], u16, u16)>, bps: f64, src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16) {
+fn flow(
+    w: &mut Vec<(u64, [u8; 4], u16, [u8; 4], u16, u16)>,
+    bps: f64,
+    src: [u8; 4],
+    sport: u16,
+    dst: [u8; 4],
+    dport: u16,
+) {
     let total = bps * SECONDS as f64;
     let n = (total / 1000.0).ceil().max(1.0) as u64;
     let per = (total / n as f64).round() as u16;
@@ -56,15 +63,25 @@ fn table3_workloads_rank_in_the_papers_order() {
     let vnc_out = |bps| (bps, DESKTOP, 5900, CLIENT, 50_000);
     let vnc_in = |bps| (bps, CLIENT, 50_000, DESKTOP, 5900);
     let workloads: Vec<(&str, Vec<(f64, [u8; 4], u16, [u8; 4], u16)>)> = vec![
-        ("youtube", vec![
-            vnc_out(72.75 * kb), vnc_in(2.2 * kb),
-            (63.6 * kb, yt_server, 1935, DESKTOP, 40_001), (1.85 * kb, DESKTOP, 40_001, yt_server, 1935),
-        ]),
+        (
+            "youtube",
+            vec![
+                vnc_out(72.75 * kb),
+                vnc_in(2.2 * kb),
+                (63.6 * kb, yt_server, 1935, DESKTOP, 40_001),
+                (1.85 * kb, DESKTOP, 40_001, yt_server, 1935),
+            ],
+        ),
         ("local video", vec![vnc_out(54.5 * kb), vnc_in(1.54 * kb)]),
-        ("browsing", vec![
-            vnc_out(17.93 * kb), vnc_in(0.45 * kb),
-            (0.06 * kb, web, 443, DESKTOP, 40_002), (0.08 * kb, DESKTOP, 40_002, web, 443),
-        ]),
+        (
+            "browsing",
+            vec![
+                vnc_out(17.93 * kb),
+                vnc_in(0.45 * kb),
+                (0.06 * kb, web, 443, DESKTOP, 40_002),
+                (0.08 * kb, DESKTOP, 40_002, web, 443),
+            ],
+        ),
         ("text editing", vec![vnc_out(17.14 * kb), vnc_in(0.86 * kb)]),
     ];
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
@@ -77,7 +94,12 @@ fn table3_workloads_rank_in_the_papers_order() {
     }
     eprintln!("{ranks:?}");
     for w in ranks.windows(2) {
-        assert!(w[0].1 > w[1].1, "expected {} above {}: {ranks:?}", w[0].0, w[1].0);
+        assert!(
+            w[0].1 > w[1].1,
+            "expected {} above {}: {ranks:?}",
+            w[0].0,
+            w[1].0
+        );
     }
     // With the thresholds the generated scenarios use (T_h 0.3, T_l 0.15): video is a candidate,
     // browsing and editing are reclaimable.
@@ -86,7 +108,11 @@ fn table3_workloads_rank_in_the_papers_order() {
 
 #[test]
 fn a_video_burst_fades_through_the_moving_average() {
-    let cfg = FingerprintConfig { alpha: 0.5, window_s: 10.0, ..Default::default() };
+    let cfg = FingerprintConfig {
+        alpha: 0.5,
+        window_s: 10.0,
+        ..Default::default()
+    };
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let path = dir.join("fingerprint-burst.pcap");
     // 30 s of video-rate VNC, then 30 s of typing-rate VNC.

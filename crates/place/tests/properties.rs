@@ -16,13 +16,24 @@ fn replay(sc: &doppel_place::Scenario, m: &Model, p: &Plan) -> Result<bool, Test
     let mut usage = m.initial_usage();
     let mut at: Vec<usize> = m.desktops.iter().map(|d| d.site).collect();
     let mut stepwise = true;
-    let over = |u: &Vec<[f64; DIMS]>| (0..m.sites.len()).any(|s| (0..DIMS).any(|d| u[s][d] > m.sites[s].capacity[d] + 1e-6));
+    let over = |u: &Vec<[f64; DIMS]>| {
+        (0..m.sites.len()).any(|s| (0..DIMS).any(|d| u[s][d] > m.sites[s].capacity[d] + 1e-6))
+    };
     let mut moved = std::collections::HashSet::new();
     for mv in &p.moves {
         for e in &mv.evictions {
             let u = didx(&e.desktop);
-            prop_assert!(m.desktops[u].reclaimable, "{} evicted but not reclaimable", e.desktop);
-            prop_assert!(m.sites[idx(&e.to)].global, "{} evicted to regional {}", e.desktop, e.to);
+            prop_assert!(
+                m.desktops[u].reclaimable,
+                "{} evicted but not reclaimable",
+                e.desktop
+            );
+            prop_assert!(
+                m.sites[idx(&e.to)].global,
+                "{} evicted to regional {}",
+                e.desktop,
+                e.to
+            );
             prop_assert_eq!(at[u], idx(&e.from));
             prop_assert!(moved.insert(u), "{} moved twice", e.desktop);
             for d in 0..DIMS {
@@ -32,8 +43,18 @@ fn replay(sc: &doppel_place::Scenario, m: &Model, p: &Plan) -> Result<bool, Test
             at[u] = idx(&e.to);
         }
         let v = didx(&mv.desktop);
-        prop_assert!(m.desktops[v].relocatable, "{} moved but not a candidate", mv.desktop);
-        prop_assert!(mv.to_latency_ms < mv.from_latency_ms, "{}: latency {} -> {}", mv.desktop, mv.from_latency_ms, mv.to_latency_ms);
+        prop_assert!(
+            m.desktops[v].relocatable,
+            "{} moved but not a candidate",
+            mv.desktop
+        );
+        prop_assert!(
+            mv.to_latency_ms < mv.from_latency_ms,
+            "{}: latency {} -> {}",
+            mv.desktop,
+            mv.from_latency_ms,
+            mv.to_latency_ms
+        );
         prop_assert_eq!(at[v], idx(&mv.from));
         prop_assert!(moved.insert(v), "{} moved twice", mv.desktop);
         for d in 0..DIMS {

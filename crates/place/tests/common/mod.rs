@@ -3,16 +3,27 @@
 
 use std::collections::BTreeMap;
 
-use doppel_place::model::{BenefitWeights, DesktopSpec, LocationSpec, Scenario, SiteSpec, Thresholds};
+use doppel_place::model::{
+    BenefitWeights, DesktopSpec, LocationSpec, Scenario, SiteSpec, Thresholds,
+};
 
 pub fn site(name: &str, global: bool, slots: f64) -> SiteSpec {
-    SiteSpec { name: name.into(), global, slots, mem_gb: 1000.0, disk_gb: 1000.0 }
+    SiteSpec {
+        name: name.into(),
+        global,
+        slots,
+        mem_gb: 1000.0,
+        disk_gb: 1000.0,
+    }
 }
 
 pub fn loc(name: &str, lat: &[(&str, f64)]) -> LocationSpec {
     LocationSpec {
         name: name.into(),
-        latency_ms: lat.iter().map(|&(s, l)| (s.to_string(), l)).collect::<BTreeMap<_, _>>(),
+        latency_ms: lat
+            .iter()
+            .map(|&(s, l)| (s.to_string(), l))
+            .collect::<BTreeMap<_, _>>(),
     }
 }
 
@@ -30,9 +41,16 @@ pub fn desk(name: &str, rank: f64, site: &str, user: &str) -> DesktopSpec {
     }
 }
 
-pub fn scenario(sites: Vec<SiteSpec>, locations: Vec<LocationSpec>, desktops: Vec<DesktopSpec>) -> Scenario {
+pub fn scenario(
+    sites: Vec<SiteSpec>,
+    locations: Vec<LocationSpec>,
+    desktops: Vec<DesktopSpec>,
+) -> Scenario {
     Scenario {
-        thresholds: Thresholds { high: 0.5, low: 0.2 },
+        thresholds: Thresholds {
+            high: 0.5,
+            low: 0.2,
+        },
         k: 10,
         weights: BenefitWeights::default(),
         cost_weight: 0.0,
@@ -47,7 +65,10 @@ pub fn scenario(sites: Vec<SiteSpec>, locations: Vec<LocationSpec>, desktops: Ve
 
 /// `(desktop, from, to)` of each move, in order.
 pub fn moves(p: &doppel_place::Plan) -> Vec<(String, String, String)> {
-    p.moves.iter().map(|m| (m.desktop.clone(), m.from.clone(), m.to.clone())).collect()
+    p.moves
+        .iter()
+        .map(|m| (m.desktop.clone(), m.from.clone(), m.to.clone()))
+        .collect()
 }
 
 pub fn mv(d: &str, from: &str, to: &str) -> (String, String, String) {
