@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod netem;
+mod place;
 mod vm;
 
 /// doppel: a virtual-desktop cloud on a deterministic RISC-V machine.
@@ -29,6 +30,8 @@ enum Command {
     Platform,
     /// Emulate a WAN link in user space (delay, jitter, rate, queue, loss); see `netem --help`.
     Netem(netem::NetemArgs),
+    /// VMShadow placement: plan moves, generate scenarios, rank desktops from pcaps, benchmark.
+    Place(place::PlaceArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -40,6 +43,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Vm(command) => vm::main(command),
         Command::Netem(args) => netem::run(args).map(|()| std::process::ExitCode::SUCCESS),
+        Command::Place(args) => place::run(args).map(|()| std::process::ExitCode::SUCCESS),
         Command::Platform => {
             print_platform();
             Ok(std::process::ExitCode::SUCCESS)
