@@ -352,5 +352,9 @@ touch "$stage/.complete"
 rm -rf "$out"
 mv "$stage" "$out"
 trap - EXIT
+# Keep the newest few outputs (other scripts may still hold their paths) and drop stale staging.
+find "$cache" -mindepth 1 -maxdepth 1 -type d -name '.staging-*' ! -name ".staging-$hash" -mmin +60 \
+  -exec rm -rf {} +
+ls -1dt "$cache"/[0-9a-f]*/ 2>/dev/null | grep -E '/[0-9a-f]{16}/$' | tail -n +6 | xargs -r rm -rf
 say "built in $(elapsed "$start_all"): Image $(stat -c %s "$out/Image") bytes, initramfs $(stat -c %s "$out/initramfs.cpio") bytes"
 print_outputs
