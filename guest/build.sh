@@ -316,18 +316,25 @@ list="$stage/initramfs.list"
   done
   echo "nod /dev/console 0600 0 0 c 5 1"
   echo "nod /dev/null 0666 0 0 c 1 3"
-  echo "file /bin/busybox $stage/busybox 0755 0 0"
+  echo "file /bin/busybox $stage/rootfs/busybox 0755 0 0"
   # Links are absolute-to-busybox so they work from any directory.
   sort -u "$bbuild/busybox.links" | while IFS= read -r link; do
     [ "$link" = /bin/busybox ] && continue
     echo "slink $link /bin/busybox 0777 0 0"
   done
-  echo "file /init $here/init 0755 0 0"
-  echo "file /etc/doppel-guest-hash $stage/hash 0644 0 0"
-  for p in "${programs[@]}"; do echo "file /usr/bin/$p $pbuild/$p 0755 0 0"; done
+  echo "file /init $stage/rootfs/init 0755 0 0"
+  echo "file /etc/doppel-guest-hash $stage/rootfs/hash 0644 0 0"
+  for p in "${programs[@]}"; do echo "file /usr/bin/$p $stage/rootfs/$p 0755 0 0"; done
 } >"$list"
-echo "$hash" >"$stage/hash"
+# gen_init_cpio's -t covers directories, nodes and links; regular files keep their own mtime, so
+# the files are packed from copies stamped with the fixed epoch.
+mkdir -p "$stage/rootfs"
+cp "$stage/busybox" "$here/init" "$stage/rootfs/"
+for p in "${programs[@]}"; do cp "$pbuild/$p" "$stage/rootfs/$p"; done
+echo "$hash" >"$stage/rootfs/hash"
+touch -h -d "@$epoch" "$stage/rootfs"/*
 "$build/gen_init_cpio" -t "$epoch" "$list" >"$stage/initramfs.cpio"
+rm -rf "$stage/rootfs"
 
 cat >"$stage/manifest.txt" <<EOF
 guest build $hash
@@ -345,5 +352,9 @@ touch "$stage/.complete"
 rm -rf "$out"
 mv "$stage" "$out"
 trap - EXIT
+# Keep the newest few outputs (other scripts may still hold their paths) and drop stale staging.
+find "$cache" -mindepth 1 -maxdepth 1 -type d -name '.staging-*' ! -name ".staging-$hash" -mmin +60 \
+  -exec rm -rf {} +
+ls -1dt "$cache"/[0-9a-f]*/ 2>/dev/null | grep -E '/[0-9a-f]{16}/$' | tail -n +6 | xargs -r rm -rf
 say "built in $(elapsed "$start_all"): Image $(stat -c %s "$out/Image") bytes, initramfs $(stat -c %s "$out/initramfs.cpio") bytes"
 print_outputs

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shlex
 import socket
 import subprocess
@@ -45,6 +46,7 @@ class RunResult:
     exit_s: Optional[float] = None  # seconds since start when the process exited
     returncode: Optional[int] = None
     timed_out: bool = False
+    cpu_s: Optional[float] = None  # user+system CPU seconds of the emulator (all its threads)
 
     def first(self, needle: str) -> Optional[tuple[float, str]]:
         for t, line in self.lines:
@@ -63,6 +65,7 @@ def run(argv: list[str], timeout: float,
     thread, and waits for exit (or kills the process after timeout seconds, or once
     stop_when(line) is true for a line)."""
     res = RunResult(argv=argv)
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
@@ -106,6 +109,9 @@ def run(argv: list[str], timeout: float,
         time.sleep(0.002)
     rc = proc.wait()
     res.exit_s = time.monotonic() - t0
+    # Children are run one at a time, so the growth of the children's usage is this process's.
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    res.cpu_s = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     th.join(timeout=5)
     res.returncode = rc
     return res
