@@ -1,5 +1,6 @@
-//! Linux on the machine (heavy; ignored by default). Needs the guest built by the project's guest
-//! scripts into `$DOPPEL_CACHE/guest/current` (default `~/.cache/doppel/guest/current`):
+//! Linux on the machine (heavy; ignored by default). Needs the guest built by `guest/build.sh`,
+//! found in `$DOPPEL_GUEST_DIR` (exported by `scripts/test.sh`), else
+//! `$DOPPEL_CACHE/guest/current` (default `~/.cache/doppel/guest/current`):
 //!
 //! ```sh
 //! cargo test -p doppel-machine --release --test linux -- --ignored
@@ -12,6 +13,10 @@ use std::path::PathBuf;
 use doppel_machine::{Exit, Machine, MachineConfig, NullEnvironment};
 
 fn guest_dir() -> PathBuf {
+    // scripts/test.sh exports the directory of the guest it built.
+    if let Some(dir) = std::env::var_os("DOPPEL_GUEST_DIR") {
+        return PathBuf::from(dir);
+    }
     let cache = std::env::var_os("DOPPEL_CACHE")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/doppel")))

@@ -121,6 +121,9 @@ pub struct Mmu {
     pub data: usize,
     /// Set used for fetches.
     pub fetch: usize,
+    /// Whether any cached entry came from a superpage since the last full flush. Entries are
+    /// cached per 4 KiB page, so an address-specific flush cannot find a superpage's other pages.
+    pub superpages_cached: bool,
 }
 
 #[inline]
@@ -131,7 +134,7 @@ pub fn tlb_index(va: u64) -> usize {
 impl Mmu {
     pub fn new() -> Mmu {
         let set = TlbSet { r: [EMPTY; TLB_SIZE], w: [EMPTY; TLB_SIZE], x: [EMPTY; TLB_SIZE], epoch: 0, w_epoch: 0 };
-        Mmu { sets: Box::new([set.clone(), set.clone(), set.clone(), set]), data: 3, fetch: 3 }
+        Mmu { sets: Box::new([set.clone(), set.clone(), set.clone(), set]), data: 3, fetch: 3, superpages_cached: false }
     }
 
     pub fn flush(&mut self) {
@@ -139,6 +142,7 @@ impl Mmu {
             s.flush_rx();
             s.flush_w();
         }
+        self.superpages_cached = false;
     }
 
     /// Drop the translations of U and S data accesses (what SUM and MXR change).
@@ -149,8 +153,13 @@ impl Mmu {
         }
     }
 
-    /// Drop every translation of the page holding `va`.
+    /// Drop every translation of the page holding `va` (everything, when superpage
+    /// translations are cached: `va` may lie in one).
     pub fn flush_page(&mut self, va: u64) {
+        if self.superpages_cached {
+            self.flush();
+            return;
+        }
         for s in self.sets.iter_mut() {
             s.flush_page(va);
         }
@@ -310,6 +319,9 @@ impl Cpu {
                 let new = pte | need;
                 ram.as_mut_slice()[off..off + 8].copy_from_slice(&new.to_le_bytes());
                 ram.mark_dirty(off);
+            }
+            if level > 0 {
+                self.mmu.superpages_cached = true;
             }
             let mask = (1u64 << (12 + 9 * level)) - 1;
             return Ok(((ppn << 12) & !mask) | (va & mask));

@@ -31,7 +31,10 @@ fn assemble_at(src: &Path, text: u64) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("doppel-isa-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("create temp dir");
     let stem = src.file_stem().expect("source has a name").to_string_lossy().to_string();
-    let out: PathBuf = dir.join(format!("{stem}.elf"));
+    // Tests run in parallel and may assemble the same source at once: one file per call.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let out: PathBuf = dir.join(format!("{stem}-{n}.elf"));
     let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/isa");
     let result = Command::new(CC)
         .args(["-nostdlib", "-static", "-march=rv64gc", "-mabi=lp64d", "-Wl,--build-id=none", "-Wl,-n", "-fno-pie", "-no-pie"])
