@@ -31,6 +31,8 @@ Examples:
   doppel netem relay ... --control /tmp/netem.sock &
   echo 'set both delay=5ms rate=1gbit' | socat - UNIX-CONNECT:/tmp/netem.sock
   echo 'stats' | socat - UNIX-CONNECT:/tmp/netem.sock
+  # ... or from a file of `set` lines, read at start and again on SIGHUP:
+  doppel netem relay ... --config link.conf &   kill -HUP $!
 
   # IP level between two network namespaces (real IP packets, any protocol):
   ip netns add a; ip netns add b
@@ -116,6 +118,10 @@ struct RunArgs {
     /// Serve the control protocol on this Unix socket (`set`, `get`, `stats`, `help`).
     #[arg(long, value_name = "PATH")]
     control: Option<PathBuf>,
+    /// Read `set ...` lines (the control protocol, `#` comments) from this file at start and
+    /// again on SIGHUP; a bad file on SIGHUP is logged and the link keeps its parameters.
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
     /// Log counters (at info level) this often; 0 turns it off.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     stats_every: Duration,
@@ -261,6 +267,39 @@ pub fn run(args: NetemArgs) -> Result<()> {
     })
 }
 
+/// Applies a config file of `set` lines: all or nothing.
+fn apply_config(handle: &LinkHandle, path: &std::path::Path) -> Result<()> {
+    use doppel_netem::control::{parse_command, Command as Ctl, Target};
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    let (mut up, mut down) = (handle.params(Dir::Up), handle.params(Dir::Down));
+    for (i, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let at = || format!("{}:{}", path.display(), i + 1);
+        match parse_command(line).with_context(at)? {
+            Ctl::Set { target, changes } => {
+                if target != Target::Down {
+                    up = changes.apply(&up);
+                }
+                if target != Target::Up {
+                    down = changes.apply(&down);
+                }
+            }
+            _ => bail!("{}: only `set` lines belong in a config file", at()),
+        }
+    }
+    up.validate()
+        .with_context(|| format!("{}: up parameters", path.display()))?;
+    down.validate()
+        .with_context(|| format!("{}: down parameters", path.display()))?;
+    handle.set_params(Dir::Up, up)?;
+    handle.set_params(Dir::Down, down)?;
+    Ok(())
+}
+
 fn describe(handle: &LinkHandle) -> String {
     format!(
         "up: {}; down: {}; seed {}",
@@ -272,6 +311,9 @@ fn describe(handle: &LinkHandle) -> String {
 
 async fn relay(a: RelayArgs) -> Result<()> {
     let handle = a.link.handle()?;
+    if let Some(path) = &a.run.config {
+        apply_config(&handle, path)?;
+    }
     let tcp = match a.proto {
         Proto::Tcp | Proto::Both => {
             Some(TcpRelay::start(a.listen, a.target, handle.clone()).await?)
@@ -300,6 +342,9 @@ async fn relay(a: RelayArgs) -> Result<()> {
 
 async fn tun(a: TunArgs) -> Result<()> {
     let handle = a.link.handle()?;
+    if let Some(path) = &a.run.config {
+        apply_config(&handle, path)?;
+    }
     let dev_a = Tun::create(&a.dev_a)?;
     let dev_b = Tun::create(&a.dev_b)?;
     let bridge = TunBridge::start(dev_a, dev_b, handle.clone())?;
@@ -325,11 +370,13 @@ async fn tun(a: TunArgs) -> Result<()> {
 /// Runs until Ctrl-C or SIGTERM: control socket, periodic stats, final stats line.
 async fn serve(handle: LinkHandle, run: &RunArgs) -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
+    // Signals first: a client that sees the control socket may send SIGHUP at once.
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut hup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
     let _control = match &run.control {
         Some(path) => Some(ControlSocket::start(path, handle.clone()).await?),
         None => None,
     };
-    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let every = if run.stats_every.is_zero() {
         Duration::from_secs(365 * 86_400)
     } else {
@@ -340,6 +387,13 @@ async fn serve(handle: LinkHandle, run: &RunArgs) -> Result<()> {
         tokio::select! {
             r = tokio::signal::ctrl_c() => { r.context("cannot watch Ctrl-C")?; break; }
             _ = term.recv() => break,
+            _ = hup.recv() => match &run.config {
+                Some(path) => match apply_config(&handle, path) {
+                    Ok(()) => info!(path = %path.display(), link = %describe(&handle), "config reloaded"),
+                    Err(e) => tracing::error!("config not reloaded: {e:#}"),
+                },
+                None => info!("SIGHUP ignored: no --config file"),
+            },
             _ = tick.tick() => info!(stats = %handle.stats_line(), "netem"),
         }
     }

@@ -201,3 +201,112 @@ fn a_relay_process_delays_answers_control_and_reports_on_exit() {
     );
     assert!(!sock.exists(), "control socket left behind");
 }
+
+fn control(sock: &std::path::Path, line: &str) -> String {
+    let mut ctl = UnixStream::connect(sock).unwrap();
+    ctl.write_all(format!("{line}\n").as_bytes()).unwrap();
+    let mut reply = String::new();
+    BufReader::new(ctl).read_line(&mut reply).unwrap();
+    reply
+}
+
+#[test]
+fn a_config_file_is_applied_at_start_and_on_sighup() {
+    let dir = std::env::temp_dir().join(format!("doppel-netem-conf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("link.conf");
+    let sock = dir.join("ctl.sock");
+
+    std::fs::write(&conf, "set up delay=-1ms\n").unwrap();
+    let o = doppel(
+        &[
+            "netem",
+            "relay",
+            "--listen",
+            "127.0.0.1:0",
+            "--target",
+            "127.0.0.1:9",
+        ]
+        .iter()
+        .copied()
+        .chain(["--config", conf.to_str().unwrap()])
+        .collect::<Vec<_>>(),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.contains("link.conf:1: bad value for `delay`: duration `-1ms` must not be negative"),
+        "{e}"
+    );
+
+    std::fs::write(
+        &conf,
+        "# a test link\nset both delay=5ms\nset up rate=1mbit  # slow up\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_doppel"))
+        .args([
+            "netem",
+            "relay",
+            "--listen",
+            "127.0.0.1:0",
+            "--target",
+            "127.0.0.1:9",
+        ])
+        .args([
+            "--config",
+            conf.to_str().unwrap(),
+            "--control",
+            sock.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(
+        first.contains("up: delay=5ms jitter=0ms rate=1mbit"),
+        "{first}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !sock.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    std::fs::write(&conf, "set down delay=30ms\n").unwrap();
+    let hup = |pid: u32| {
+        Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap()
+    };
+    assert!(hup(child.id()).success());
+    let mut reply = String::new();
+    while Instant::now() < deadline {
+        reply = control(&sock, "get");
+        if reply.contains("down: delay=30ms") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        reply.contains("up: delay=5ms") && reply.contains("down: delay=30ms"),
+        "{reply}"
+    );
+
+    // A bad file on SIGHUP changes nothing, and the relay keeps running.
+    std::fs::write(&conf, "set down delay=1ms\nset up queue=1\n").unwrap();
+    assert!(hup(child.id()).success());
+    std::thread::sleep(Duration::from_millis(300));
+    let reply = control(&sock, "get");
+    assert!(reply.contains("down: delay=30ms"), "{reply}");
+
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().unwrap().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
