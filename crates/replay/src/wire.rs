@@ -198,7 +198,7 @@ pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 
 /// A varint longer than 10 bytes or overflowing 64 bits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("varint longer than 10 bytes or above 2^64")]
+#[error("varint longer than 10 bytes, above 2^64, or not in its shortest form")]
 pub struct BadVarint;
 
 /// Read a LEB128 varint from the start of `buf`: `Ok(Some((value, length)))`, `Ok(None)` if
@@ -212,6 +212,10 @@ pub fn get_varint(buf: &[u8]) -> Result<Option<(u64, usize)>, BadVarint> {
         }
         v |= u64::from(b & 0x7f) << (7 * i);
         if b & 0x80 == 0 {
+            // Only the shortest encoding is valid, so every log has one byte string.
+            if b == 0 && i > 0 {
+                return Err(BadVarint);
+            }
             return Ok(Some((v, i + 1)));
         }
     }
@@ -589,6 +593,7 @@ mod tests {
             assert_eq!(get_varint(&b[..b.len() - 1]), Ok(None));
         }
         assert_eq!(get_varint(&[0xff; 10]), Err(BadVarint));
+        assert_eq!(get_varint(&[0x80, 0x00]), Err(BadVarint));
         assert_eq!(get_varint(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02]), Err(BadVarint));
         for v in [0, 1, -1, i32::MAX, i32::MIN] {
             assert_eq!(unzigzag(u32::try_from(zigzag(v)).unwrap()), v);
