@@ -164,10 +164,11 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     if args.stats {
         let n = machine.icount();
         eprintln!(
-            "\ndoppel: {n} instructions in {:.3} s ({:.1} MIPS), guest time {:.3} s",
+            "\ndoppel: {n} instructions in {:.3} s ({:.1} MIPS), guest time {:.3} s, peak RSS {}",
             elapsed.as_secs_f64(),
             n as f64 / elapsed.as_secs_f64() / 1e6,
-            machine.now() as f64 / doppel_machine::TIMEBASE_HZ as f64
+            machine.now() as f64 / doppel_machine::TIMEBASE_HZ as f64,
+            peak_rss().unwrap_or_else(|| "unknown".into()),
         );
     }
     Ok(match exit {
@@ -196,6 +197,13 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         Some(Exit::Environment(e)) => bail!("the machine stopped: {e} (at {})", machine.location()),
         Some(Exit::Limit) => unreachable!("Limit is handled in the loop"),
     })
+}
+
+/// This process's peak resident set size, from `/proc/self/status` (`VmHWM`).
+fn peak_rss() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    Some(line.trim_start_matches("VmHWM:").trim().to_string())
 }
 
 #[cfg(test)]

