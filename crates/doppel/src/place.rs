@@ -122,9 +122,17 @@ impl AlgoArg {
 
 pub fn run(args: PlaceArgs) -> Result<()> {
     match args.command {
-        PlaceCommand::Plan { scenario, algo, out, backend, time_limit } => {
-            let text = std::fs::read_to_string(&scenario).with_context(|| format!("reading {}", scenario.display()))?;
-            let sc = Scenario::from_json(&text).with_context(|| format!("in {}", scenario.display()))?;
+        PlaceCommand::Plan {
+            scenario,
+            algo,
+            out,
+            backend,
+            time_limit,
+        } => {
+            let text = std::fs::read_to_string(&scenario)
+                .with_context(|| format!("reading {}", scenario.display()))?;
+            let sc =
+                Scenario::from_json(&text).with_context(|| format!("in {}", scenario.display()))?;
             let m = Model::new(&sc).with_context(|| format!("in {}", scenario.display()))?;
             let backend = match backend {
                 BackendArg::Best => Backend::best(),
@@ -135,12 +143,21 @@ pub fn run(args: PlaceArgs) -> Result<()> {
             let (plan, note) = match heuristic(&m, algo.algo()) {
                 Some(p) => (p, String::new()),
                 None => {
-                    let o = ilp::solve(&m, IlpOptions { backend, time_limit_s: time_limit })?;
+                    let o = ilp::solve(
+                        &m,
+                        IlpOptions {
+                            backend,
+                            time_limit_s: time_limit,
+                        },
+                    )?;
                     let status = match o.status {
                         IlpStatus::Optimal => "proven optimal",
                         IlpStatus::TimeLimit => "time limit: NOT proven optimal",
                     };
-                    (o.plan, format!(", {} {status}, {} variables", backend.name(), o.variables))
+                    (
+                        o.plan,
+                        format!(", {} {status}, {} variables", backend.name(), o.variables),
+                    )
                 }
             };
             let ms = start.elapsed().as_secs_f64() * 1e3;
@@ -152,19 +169,46 @@ pub fn run(args: PlaceArgs) -> Result<()> {
                 plan.latency_decrease_ms,
                 plan.total_cost
             );
-            write_out(out.as_deref(), &(serde_json::to_string_pretty(&plan)? + "\n"))
+            write_out(
+                out.as_deref(),
+                &(serde_json::to_string_pretty(&plan)? + "\n"),
+            )
         }
-        PlaceCommand::Gen { vms, sites, seed, k, cost_weight, out } => {
+        PlaceCommand::Gen {
+            vms,
+            sites,
+            seed,
+            k,
+            cost_weight,
+            out,
+        } => {
             if sites == 0 {
                 bail!("--sites must be at least 1");
             }
-            let sc = generate(GenOptions { vms, sites, seed, k, cost_weight });
+            let sc = generate(GenOptions {
+                vms,
+                sites,
+                seed,
+                k,
+                cost_weight,
+            });
             write_out(out.as_deref(), &(sc.to_json() + "\n"))
         }
-        PlaceCommand::Rank { pcap, desktop, window, alpha } => {
-            let bytes = std::fs::read(&pcap).with_context(|| format!("reading {}", pcap.display()))?;
-            let cap = doppel_place::pcap::parse(&bytes).with_context(|| format!("in {}", pcap.display()))?;
-            let cfg = FingerprintConfig { window_s: window, alpha, ..Default::default() };
+        PlaceCommand::Rank {
+            pcap,
+            desktop,
+            window,
+            alpha,
+        } => {
+            let bytes =
+                std::fs::read(&pcap).with_context(|| format!("reading {}", pcap.display()))?;
+            let cap = doppel_place::pcap::parse(&bytes)
+                .with_context(|| format!("in {}", pcap.display()))?;
+            let cfg = FingerprintConfig {
+                window_s: window,
+                alpha,
+                ..Default::default()
+            };
             let mut t = RankTracker::new(cfg.clone())?;
             let start = cap.packets.first().map_or(0.0, |p| p.ts_s);
             println!("window  ports  traffic  rd_KB/s  rank   smoothed");
@@ -180,11 +224,19 @@ pub fn run(args: PlaceArgs) -> Result<()> {
                 );
             }
             if cap.skipped > 0 {
-                eprintln!("{} records were not TCP/UDP over IP and were skipped", cap.skipped);
+                eprintln!(
+                    "{} records were not TCP/UDP over IP and were skipped",
+                    cap.skipped
+                );
             }
             Ok(())
         }
-        PlaceCommand::Bench { quick, ilp_limit, k, out_dir } => bench(quick, ilp_limit, k, &out_dir),
+        PlaceCommand::Bench {
+            quick,
+            ilp_limit,
+            k,
+            out_dir,
+        } => bench(quick, ilp_limit, k, &out_dir),
     }
 }
 
@@ -219,19 +271,35 @@ fn bench(quick: bool, ilp_limit: Option<f64>, k: usize, out_dir: &Path) -> Resul
     let (site_points, vm_points): (Vec<usize>, Vec<usize>) = if quick {
         (vec![2, 10, 40], vec![100, 600, 1200])
     } else {
-        (vec![2, 5, 10, 15, 20, 25, 30, 35, 40], (1..=12).map(|i| i * 100).collect())
+        (
+            vec![2, 5, 10, 15, 20, 25, 30, 35, 40],
+            (1..=12).map(|i| i * 100).collect(),
+        )
     };
-    let mut points: Vec<(&'static str, usize, usize)> = site_points.iter().map(|&s| ("sites", 2000, s)).collect();
+    let mut points: Vec<(&'static str, usize, usize)> =
+        site_points.iter().map(|&s| ("sites", 2000, s)).collect();
     points.extend(vm_points.iter().map(|&n| ("vms", n, 40)));
     let mut rows = Vec::new();
     for (sweep, vms, sites) in points {
-        let sc = generate(GenOptions { vms, sites, seed: 1, k: if k == 0 { sites } else { k }, cost_weight: 0.0 });
+        let sc = generate(GenOptions {
+            vms,
+            sites,
+            seed: 1,
+            k: if k == 0 { sites } else { k },
+            cost_weight: 0.0,
+        });
         let m = Model::new(&sc)?;
         for algo in Algo::ALL {
             let start = Instant::now();
             let (plan, optimal): (Plan, Option<bool>) = match heuristic(&m, algo) {
                 Some(p) => (p, None),
-                None => match ilp::solve(&m, IlpOptions { backend: Backend::best(), time_limit_s: Some(limit) }) {
+                None => match ilp::solve(
+                    &m,
+                    IlpOptions {
+                        backend: Backend::best(),
+                        time_limit_s: Some(limit),
+                    },
+                ) {
                     Ok(o) => (o.plan, Some(o.status == IlpStatus::Optimal)),
                     Err(e) => {
                         eprintln!("{vms} x {sites}: ILP failed: {e}");
@@ -265,7 +333,9 @@ fn bench(quick: bool, ilp_limit: Option<f64>, k: usize, out_dir: &Path) -> Resul
         }
     }
     let reference = |r: &Row| {
-        rows.iter().find(|x| x.sweep == r.sweep && x.vms == r.vms && x.sites == r.sites && x.algo == "ilp").cloned()
+        rows.iter()
+            .find(|x| x.sweep == r.sweep && x.vms == r.vms && x.sites == r.sites && x.algo == "ilp")
+            .cloned()
     };
     let mut csv = String::from("sweep,vms,sites,algo,ms,objective,latency_decrease_ms,moves,ilp_optimal,objective_vs_ilp,latency_vs_ilp\n");
     let mut md = String::from(
@@ -297,7 +367,11 @@ fn bench(quick: bool, ilp_limit: Option<f64>, k: usize, out_dir: &Path) -> Resul
             ro.map_or(String::new(), |x| format!("{x:.4}")),
             rl.map_or(String::new(), |x| format!("{x:.4}"))
         )?;
-        let algo = if r.optimal == Some(false) { format!("{} (not proven optimal)", r.algo) } else { r.algo.to_string() };
+        let algo = if r.optimal == Some(false) {
+            format!("{} (not proven optimal)", r.algo)
+        } else {
+            r.algo.to_string()
+        };
         writeln!(
             md,
             "| {} | {} | {} | {:.1} | {:.1} | {:.0} | {} | {} | {} |",
@@ -324,11 +398,21 @@ fn plot(rows: &[Row], path: &Path) -> Result<()> {
     let root = SVGBackend::new(path, (1200, 900)).into_drawing_area();
     root.fill(&WHITE)?;
     let panels = root.split_evenly((2, 2));
-    let colors = [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(214, 39, 40), RGBColor(0, 0, 0)];
+    let colors = [
+        RGBColor(31, 119, 180),
+        RGBColor(255, 127, 14),
+        RGBColor(44, 160, 44),
+        RGBColor(214, 39, 40),
+        RGBColor(0, 0, 0),
+    ];
     for (i, area) in panels.iter().enumerate() {
         let sweep = if i % 2 == 0 { "sites" } else { "vms" };
         let time_panel = i < 2;
-        let xs: Vec<usize> = rows.iter().filter(|r| r.sweep == sweep).map(|r| if sweep == "sites" { r.sites } else { r.vms }).collect();
+        let xs: Vec<usize> = rows
+            .iter()
+            .filter(|r| r.sweep == sweep)
+            .map(|r| if sweep == "sites" { r.sites } else { r.vms })
+            .collect();
         let xmax = xs.iter().copied().max().unwrap_or(1);
         #[allow(clippy::cast_precision_loss)]
         let xmax_f = xmax as f64;
@@ -338,18 +422,32 @@ fn plot(rows: &[Row], path: &Path) -> Result<()> {
             (false, "sites") => "(b) latency decrease vs ILP, 2000 desktops",
             (false, _) => "(b) latency decrease vs ILP, 40 sites",
         };
-        let xlabel = if sweep == "sites" { "cloud sites" } else { "desktops" };
+        let xlabel = if sweep == "sites" {
+            "cloud sites"
+        } else {
+            "desktops"
+        };
         let series = |algo: &str| -> Vec<(f64, f64)> {
             rows.iter()
                 .filter(|r| r.sweep == sweep && r.algo == algo)
                 .filter_map(|r| {
                     #[allow(clippy::cast_precision_loss)]
-                    let x = if sweep == "sites" { r.sites as f64 } else { r.vms as f64 };
+                    let x = if sweep == "sites" {
+                        r.sites as f64
+                    } else {
+                        r.vms as f64
+                    };
                     if time_panel {
                         Some((x, r.ms.max(0.01)))
                     } else {
-                        let ilp = rows.iter().find(|y| y.sweep == r.sweep && y.vms == r.vms && y.sites == r.sites && y.algo == "ilp")?;
-                        (ilp.latency_decrease > 0.0).then(|| (x, 100.0 * r.latency_decrease / ilp.latency_decrease))
+                        let ilp = rows.iter().find(|y| {
+                            y.sweep == r.sweep
+                                && y.vms == r.vms
+                                && y.sites == r.sites
+                                && y.algo == "ilp"
+                        })?;
+                        (ilp.latency_decrease > 0.0)
+                            .then_some((x, 100.0 * r.latency_decrease / ilp.latency_decrease))
                     }
                 })
                 .collect()
@@ -362,16 +460,27 @@ fn plot(rows: &[Row], path: &Path) -> Result<()> {
                 .x_label_area_size(40)
                 .y_label_area_size(60)
                 .build_cartesian_2d(0f64..xmax_f * 1.05, (0.01f64..ymax).log_scale())?;
-            chart.configure_mesh().x_desc(xlabel).y_desc("ms (log)").draw()?;
+            chart
+                .configure_mesh()
+                .x_desc(xlabel)
+                .y_desc("ms (log)")
+                .draw()?;
             for (c, algo) in Algo::ALL.iter().enumerate() {
                 let pts = series(algo.name());
                 chart
                     .draw_series(LineSeries::new(pts.clone(), colors[c].stroke_width(2)))?
                     .label(algo.name())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colors[c].stroke_width(2)));
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], colors[c].stroke_width(2))
+                    });
                 chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, colors[c].filled())))?;
             }
-            chart.configure_series_labels().border_style(BLACK).background_style(WHITE).position(SeriesLabelPosition::UpperLeft).draw()?;
+            chart
+                .configure_series_labels()
+                .border_style(BLACK)
+                .background_style(WHITE)
+                .position(SeriesLabelPosition::UpperLeft)
+                .draw()?;
         } else {
             let mut chart = ChartBuilder::on(area)
                 .caption(title, ("sans-serif", 20))
@@ -379,16 +488,27 @@ fn plot(rows: &[Row], path: &Path) -> Result<()> {
                 .x_label_area_size(40)
                 .y_label_area_size(60)
                 .build_cartesian_2d(0f64..xmax_f * 1.05, 0f64..110f64)?;
-            chart.configure_mesh().x_desc(xlabel).y_desc("% of ILP").draw()?;
+            chart
+                .configure_mesh()
+                .x_desc(xlabel)
+                .y_desc("% of ILP")
+                .draw()?;
             for (c, algo) in Algo::ALL.iter().enumerate() {
                 let pts = series(algo.name());
                 chart
                     .draw_series(LineSeries::new(pts.clone(), colors[c].stroke_width(2)))?
                     .label(algo.name())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colors[c].stroke_width(2)));
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], colors[c].stroke_width(2))
+                    });
                 chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, colors[c].filled())))?;
             }
-            chart.configure_series_labels().border_style(BLACK).background_style(WHITE).position(SeriesLabelPosition::LowerLeft).draw()?;
+            chart
+                .configure_series_labels()
+                .border_style(BLACK)
+                .background_style(WHITE)
+                .position(SeriesLabelPosition::LowerLeft)
+                .draw()?;
         }
     }
     root.present()?;

@@ -65,7 +65,7 @@ impl Default for GenOptions {
 
 /// Makes a scenario. `sites` is at least 1.
 pub fn generate(o: GenOptions) -> Scenario {
-    let mut rng = Rng::new(o.seed ^ 0x5eed_0f_d0_99e1);
+    let mut rng = Rng::new(o.seed ^ 0x5eed_0fd0_99e1);
     let m = o.sites.max(1);
     let n = o.vms;
     let globals = (m / 8).max(1);

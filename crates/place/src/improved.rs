@@ -40,6 +40,9 @@ pub fn improved(m: &Model) -> Plan {
     Plan::from_assignment(m, "improved", &a)
 }
 
+/// `(gain, target of v, optional ejection (u, t))`.
+type Candidate = (f64, usize, Option<(usize, usize)>);
+
 struct Search<'m> {
     st: State<'m>,
     /// Desktops at each site, for ejection.
@@ -126,7 +129,7 @@ impl<'m> Search<'m> {
         let here_val = m.value(v, here);
         let size_v = m.desktops[v].size;
         // (gain, target of v, optional (u, t))
-        let mut best: Option<(f64, usize, Option<(usize, usize)>)> = None;
+        let mut best: Option<Candidate> = None;
         for &s in &self.options[v] {
             if s == here {
                 continue;

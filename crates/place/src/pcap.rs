@@ -210,7 +210,7 @@ pub fn flows_by_window(
             continue;
         }
         let rel = p.ts_s - start_s;
-        if !(rel >= 0.0) || !(window_s > 0.0) {
+        if rel.is_nan() || rel < 0.0 || window_s.is_nan() || window_s <= 0.0 {
             continue;
         }
         // Saturating float-to-int conversion: the window index of a non-negative time.

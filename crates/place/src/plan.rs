@@ -106,8 +106,8 @@ impl Plan {
         let n = m.desktops.len();
         let mut moves = Vec::new();
         let mut evictions = Vec::new();
-        for v in 0..n {
-            let (from, to) = (m.desktops[v].site, assignment[v]);
+        for (v, &to) in assignment.iter().enumerate().take(n) {
+            let from = m.desktops[v].site;
             if from == to {
                 continue;
             }
@@ -224,10 +224,10 @@ pub fn polish(m: &Model, a: &mut [usize]) {
             incoming[s] = true;
         }
     }
-    for v in 0..a.len() {
+    for (v, at) in a.iter_mut().enumerate() {
         let d = &m.desktops[v];
-        if a[v] != d.site && !d.relocatable && !incoming[d.site] {
-            a[v] = d.site;
+        if *at != d.site && !d.relocatable && !incoming[d.site] {
+            *at = d.site;
         }
     }
 }

@@ -4,6 +4,13 @@
 //! The ranks must come out in the paper's order, video above the relocation threshold and
 //! browsing and editing far below it.
 
+// Test traffic rates are small positive numbers; float-to-int casts of them are exact enough.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss
+)]
+
 use std::net::IpAddr;
 
 use doppel_place::fingerprint::{FingerprintConfig, RankTracker};
@@ -13,15 +20,13 @@ const DESKTOP: [u8; 4] = [10, 1, 0, 2];
 const CLIENT: [u8; 4] = [192, 168, 7, 20];
 const SECONDS: u64 = 30;
 
+/// `(timestamp µs, src, src port, dst, dst port, payload)`.
+type Pkt = (u64, [u8; 4], u16, [u8; 4], u16, u16);
+/// `(bytes/s, src, src port, dst, dst port)`.
+type Flow = (f64, [u8; 4], u16, [u8; 4], u16);
+
 /// Adds a flow at `bytes_per_s` (wire bytes) for the whole capture, in packets of up to 1000 bytes.
-fn flow(
-    w: &mut Vec<(u64, [u8; 4], u16, [u8; 4], u16, u16)>,
-    bps: f64,
-    src: [u8; 4],
-    sport: u16,
-    dst: [u8; 4],
-    dport: u16,
-) {
+fn flow(w: &mut Vec<Pkt>, bps: f64, src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16) {
     let total = bps * SECONDS as f64;
     let n = (total / 1000.0).ceil().max(1.0) as u64;
     let per = (total / n as f64).round() as u16;
@@ -32,7 +37,7 @@ fn flow(
     }
 }
 
-fn capture(flows: &[(f64, [u8; 4], u16, [u8; 4], u16)], path: &std::path::Path) {
+fn capture(flows: &[Flow], path: &std::path::Path) {
     let mut pkts = Vec::new();
     for &(bps, s, sp, d, dp) in flows {
         flow(&mut pkts, bps, s, sp, d, dp);
@@ -62,7 +67,7 @@ fn table3_workloads_rank_in_the_papers_order() {
     let web = [93, 184, 216, 34];
     let vnc_out = |bps| (bps, DESKTOP, 5900, CLIENT, 50_000);
     let vnc_in = |bps| (bps, CLIENT, 50_000, DESKTOP, 5900);
-    let workloads: Vec<(&str, Vec<(f64, [u8; 4], u16, [u8; 4], u16)>)> = vec![
+    let workloads: Vec<(&str, Vec<Flow>)> = vec![
         (
             "youtube",
             vec![
