@@ -58,7 +58,7 @@ fn bad_parameters_are_refused_with_clear_errors() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
         stderr(&o).trim(),
-        "error: invalid link parameters: queue of 10 bytes is below the minimum of 1500 bytes (one full-size packet)"
+        "doppel: invalid link parameters: queue of 10 bytes is below the minimum of 1500 bytes (one full-size packet)"
     );
 
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -74,7 +74,7 @@ fn bad_parameters_are_refused_with_clear_errors() {
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
     assert!(
-        e.starts_with(&format!("error: cannot listen for TCP on {addr}: ")),
+        e.starts_with(&format!("doppel: cannot listen for TCP on {addr}: ")),
         "{e}"
     );
     assert!(e.to_lowercase().contains("in use"), "{e}");
