@@ -1,9 +1,9 @@
-//! Linux on the machine (heavy; ignored by default). Needs the guest built by `guest/build.sh`,
+//! Linux on the machine. Needs the guest built by `guest/build.sh`,
 //! found in `$DOPPEL_GUEST_DIR` (exported by `scripts/test.sh`), else
 //! `$DOPPEL_CACHE/guest/current` (default `~/.cache/doppel/guest/current`):
 //!
 //! ```sh
-//! cargo test -p doppel-machine --release --test linux -- --ignored
+//! cargo test -p doppel-machine --test linux
 //! ```
 
 #![allow(clippy::disallowed_methods)]
@@ -41,7 +41,6 @@ fn machine() -> Machine {
 }
 
 #[test]
-#[ignore = "boots Linux: run with --ignored (see the module docs)"]
 fn linux_boots_to_init_identically_however_the_run_is_sliced() {
     const END: u64 = 120_000_000;
     let mut a = machine();
@@ -101,7 +100,6 @@ fn reference(program: &str, iterations: u64) -> String {
 /// Regression: user programs died with SIGILL in the vDSO's `rdtime` because scounteren was 0
 /// (OpenSBI leaves 7). Also checks integer and F/D results bit for bit against the host.
 #[test]
-#[ignore = "boots Linux: run with --ignored (see the module docs)"]
 fn user_programs_compute_what_the_host_reference_computes() {
     for program in ["cpuloop", "fpuloop"] {
         let console = run_program(program, 200_000);
