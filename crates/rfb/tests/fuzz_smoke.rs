@@ -1,4 +1,5 @@
 //! Runs the `client_messages` fuzz target's body over its seed corpus and over deterministic
+#![allow(clippy::cast_possible_truncation)] // test: a PRNG picks indices and bytes by truncation
 //! mutations of it, so every `cargo test` exercises it (the real fuzzing is
 //! `cargo +nightly fuzz run client_messages` in crates/rfb).
 
