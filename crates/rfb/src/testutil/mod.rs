@@ -4,3 +4,4 @@
 #![allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // test code: values are range-checked by construction
 
 pub mod decoder;
+pub mod fuzzing;
