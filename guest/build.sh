@@ -48,6 +48,8 @@ die() { printf 'guest: error: %s\n' "$*" >&2; exit 1; }
 # everything installed" and the versions that go into the hash; setup.sh runs only when needed.
 needed=(gcc-riscv64-linux-gnu libc6-dev-riscv64-cross linux-source-6.1 bc flex bison libssl-dev
   libelf-dev cpio dpkg-dev xz-utils make gcc libc6-dev)
+# The workloads: host ffmpeg makes the videos, e2fsprogs the disk image (workloads.img).
+needed+=(ffmpeg e2fsprogs)
 declare -A pkgver=()
 query_packages() {
   pkgver=()
@@ -108,17 +110,33 @@ if [ -z "$busybox_version" ]; then
   [ -n "$busybox_version" ] && printf '%s\n%s\n' "$busybox_version" "$lists_stamp" >"$cache/.busybox-src-version"
 fi
 [ -n "$busybox_version" ] || die "apt-cache knows no busybox source package (is the deb-src line in place? try apt-get update)"
+# The ffmpeg source apt would fetch (for the guest's libavcodec), the same way.
+ffmpeg_src_version=""
+if [ -f "$cache/.ffmpeg-src-version" ] && [ -n "$lists_stamp" ]; then
+  { IFS= read -r cached_version; cached_stamp="$(cat)"; } <"$cache/.ffmpeg-src-version"
+  [ "$cached_stamp" = "$lists_stamp" ] && ffmpeg_src_version="$cached_version"
+fi
+if [ -z "$ffmpeg_src_version" ]; then
+  ffmpeg_src_version="$(apt-cache showsrc --only-source ffmpeg 2>/dev/null | awk '/^Version:/ { print $2 }' |
+    sort -V | tail -n 1)"
+  [ -n "$ffmpeg_src_version" ] && printf '%s\n%s\n' "$ffmpeg_src_version" "$lists_stamp" >"$cache/.ffmpeg-src-version"
+fi
+[ -n "$ffmpeg_src_version" ] || die "apt-cache knows no ffmpeg source package (is the deb-src line in place? try apt-get update)"
+ffmpeg_host_version="$(pkg_version ffmpeg)"
+e2fs_version="$(pkg_version e2fsprogs)"
 
 # ---------------------------------------------------------------------------------------------
 # The input hash.
 
 inputs=("$here/build.sh" "$here/kernel.config" "$here/busybox.config" "$here/init")
 while IFS= read -r -d '' f; do inputs+=("$f"); done < <(find "$here/programs" -type f -print0 | sort -z)
+while IFS= read -r -d '' f; do inputs+=("$f"); done < <(find "$here/workloads" -type f -print0 | sort -z)
 for f in "${inputs[@]}"; do [ -f "$f" ] || die "missing input $f"; done
 hash="$(
   {
     printf 'linux-source-6.1 %s\nbusybox-src %s\ngcc-riscv64-linux-gnu %s\nlibc6-dev-riscv64-cross %s\n' \
       "$linux_version" "$busybox_version" "$gcc_version" "$libc_version"
+    printf 'ffmpeg-src %s\nffmpeg %s\ne2fsprogs %s\n' "$ffmpeg_src_version" "$ffmpeg_host_version" "$e2fs_version"
     (cd "$here" && sha256sum -- "${inputs[@]#"$here"/}")
   } | sha256sum | cut -c1-16
 )"
@@ -293,18 +311,72 @@ cp "$bbuild/.config" "$stage/busybox.config"
 "${bmake[@]}" busybox.links >/dev/null 2>&1 || true
 [ -f "$bbuild/busybox.links" ] || die "busybox.links was not generated in $bbuild"
 
+# --- libavcodec for the video player: Debian's ffmpeg source, only the MPEG-1 video decoder and
+# the mpegvideo parser, static, cross-built. Installed into $build/ffmpeg/inst; redone when the
+# source version or the configure line changes.
+ffsrc_parent="$src/ffmpeg-${ffmpeg_src_version//:/_}"
+ffbuild="$build/ffmpeg"
+ffinst="$ffbuild/inst"
+ffconf=(--prefix="$ffinst" --enable-cross-compile --cross-prefix="$cross" --arch=riscv64 --target-os=linux
+  --disable-everything --disable-programs --disable-doc --disable-network --disable-avdevice
+  --disable-avformat --disable-swresample --disable-swscale --disable-avfilter --disable-postproc
+  --disable-autodetect --disable-debug --enable-static --disable-shared
+  --enable-decoder=mpeg1video --enable-parser=mpegvideo)
+ffstamp="$ffmpeg_src_version ${ffconf[*]}"
+say "[4b/5] libavcodec $ffmpeg_src_version (Debian ffmpeg source): mpeg1video decoder, static"
+if [ ! -f "$ffinst/.doppel-built" ] || [ "$(cat "$ffinst/.doppel-built")" != "$ffstamp" ]; then
+  if [ ! -f "$ffsrc_parent/.doppel-unpacked" ]; then
+    rm -rf "$ffsrc_parent"
+    mkdir -p "$ffsrc_parent"
+    current_log="$logs/ffmpeg-source.log"
+    (cd "$ffsrc_parent" && apt-get source --only-source "ffmpeg=$ffmpeg_src_version") >"$current_log" 2>&1 ||
+      die "apt-get source ffmpeg=$ffmpeg_src_version failed"
+    current_log=""
+    touch "$ffsrc_parent/.doppel-unpacked"
+  fi
+  ffsrc="$(find "$ffsrc_parent" -mindepth 1 -maxdepth 1 -type d -name 'ffmpeg-*' | head -n 1)"
+  [ -n "$ffsrc" ] || die "no ffmpeg-* directory in $ffsrc_parent"
+  mkdir -p "$ffbuild"
+  current_log="$logs/ffmpeg-config.log"
+  (cd "$ffbuild" && "$ffsrc/configure" "${ffconf[@]}") >"$current_log" 2>&1 || die "ffmpeg configure failed"
+  current_log=""
+  run_logged libavcodec "$logs/ffmpeg.log" "$cache/.ffmpeg-steps" make -C "$ffbuild" -j"$jobs" install
+  echo "$ffstamp" >"$ffinst/.doppel-built"
+fi
+
 # --- test programs and the initramfs
-say "[5/5] test programs and initramfs"
+say "[5/5] test programs, workloads and initramfs"
 mkdir -p "$pbuild"
 programs=()
 for c in "$here"/programs/*.c; do
   name="$(basename "$c" .c)"
   programs+=("$name")
   current_log="$logs/program-$name.log"
-  "${cross}gcc" -static -O2 -Wall -Wextra -Werror -s -o "$pbuild/$name" "$c" >"$current_log" 2>&1 ||
+  # A `// link: -lfoo` line in the source names its libraries (libavcodec from the stage above).
+  link="$(sed -n 's|^// link: ||p' "$c" | head -n 1)"
+  extra=()
+  [ -n "$link" ] && extra=(-I"$ffinst/include" -L"$ffinst/lib")
+  # shellcheck disable=SC2086 # $link is a list of flags
+  "${cross}gcc" -static -O2 -Wall -Wextra -Werror -s "${extra[@]}" -o "$pbuild/$name" "$c" $link >"$current_log" 2>&1 ||
     die "compiling guest/programs/$name.c failed"
 done
 current_log=""
+
+# The workloads: every executable in guest/workloads/ goes to /etc/workloads/; those with a
+# `# workload: DESCRIPTION` header are listed in MANIFEST (also written beside the image as
+# workloads.txt, which `doppel workload` reads): NAME<TAB>needs<TAB>seconds<TAB>description,
+# where needs is from `# needs:` (disk, fb, net; - for none) and seconds from `# seconds:` (arg:
+# the workload takes its duration in seconds as its first argument).
+workloads=()
+for w in "$here"/workloads/*; do workloads+=("$(basename "$w")"); done
+for w in "${workloads[@]}"; do
+  f="$here/workloads/$w"
+  desc="$(sed -n 's/^# workload: //p' "$f" | head -n 1)"
+  [ -n "$desc" ] || continue
+  needs="$(sed -n 's/^# needs: //p' "$f" | head -n 1 | tr ' ' ',')"
+  secs="$(sed -n 's/^# seconds: //p' "$f" | head -n 1)"
+  printf '%s\t%s\t%s\t%s\n' "$w" "${needs:--}" "${secs:--}" "$desc"
+done >"$stage/workloads.txt"
 
 # gen_init_cpio from the kernel tree, built for the host.
 gcc -O2 -o "$build/gen_init_cpio" "$ksrc/usr/gen_init_cpio.c"
@@ -325,16 +397,58 @@ list="$stage/initramfs.list"
   echo "file /init $stage/rootfs/init 0755 0 0"
   echo "file /etc/doppel-guest-hash $stage/rootfs/hash 0644 0 0"
   for p in "${programs[@]}"; do echo "file /usr/bin/$p $stage/rootfs/$p 0755 0 0"; done
+  echo "dir /etc/workloads 0755 0 0"
+  for w in "${workloads[@]}"; do echo "file /etc/workloads/$w $stage/rootfs/workloads/$w 0755 0 0"; done
+  echo "file /etc/workloads/MANIFEST $stage/rootfs/workloads/MANIFEST 0644 0 0"
 } >"$list"
 # gen_init_cpio's -t covers directories, nodes and links; regular files keep their own mtime, so
 # the files are packed from copies stamped with the fixed epoch.
 mkdir -p "$stage/rootfs"
 cp "$stage/busybox" "$here/init" "$stage/rootfs/"
 for p in "${programs[@]}"; do cp "$pbuild/$p" "$stage/rootfs/$p"; done
+mkdir -p "$stage/rootfs/workloads"
+cp "$here"/workloads/* "$stage/rootfs/workloads/"
+cp "$stage/workloads.txt" "$stage/rootfs/workloads/MANIFEST"
 echo "$hash" >"$stage/rootfs/hash"
-touch -h -d "@$epoch" "$stage/rootfs"/*
+touch -h -d "@$epoch" "$stage/rootfs"/* "$stage/rootfs/workloads"/*
 "$build/gen_init_cpio" -t "$epoch" "$list" >"$stage/initramfs.cpio"
 rm -rf "$stage/rootfs"
+
+# --- the workload disk: an ext2 image (mke2fs -d) with the videos and the cp workload's 100 MB
+# file. Cached apart from the guest by its own inputs (it does not change with the kernel).
+disk_hash="$(printf 'disk v1\nffmpeg %s\ne2fsprogs %s\n' "$ffmpeg_host_version" "$e2fs_version" | sha256sum | cut -c1-16)"
+disk_dir="$cache/disk/$disk_hash"
+if [ ! -f "$disk_dir/.complete" ]; then
+  say "  workload disk $disk_hash: videos (host ffmpeg, testsrc2 -> MPEG-1) and a 100 MB file"
+  rm -rf "$disk_dir"
+  mkdir -p "$disk_dir/root"
+  current_log="$logs/disk.log"
+  {
+    for r in 240:320x240 360:480x360 480:640x480; do
+      # testsrc2 from the host's ffmpeg, 6 s at 25 fps, MPEG-1 elementary stream, one thread and
+      # bitexact flags so the bytes are the same every time.
+      ffmpeg -nostdin -hide_banner -loglevel error -f lavfi -i "testsrc2=size=${r#*:}:rate=25:duration=6" \
+        -c:v mpeg1video -q:v 4 -g 25 -bf 2 -threads 1 -fflags +bitexact -flags +bitexact \
+        -f mpeg1video "$disk_dir/root/video-${r%%:*}p.m1v"
+    done
+    python3 -c 'import random, sys; sys.stdout.buffer.write(random.Random(20231).randbytes(100 << 20))' \
+      >"$disk_dir/root/big.bin"
+    md5sum "$disk_dir/root/big.bin" | cut -d ' ' -f 1 >"$disk_dir/root/big.md5"
+    touch -d "@$epoch" "$disk_dir/root"/* "$disk_dir/root"
+    E2FSPROGS_FAKE_TIME=$epoch mke2fs -q -F -t ext2 -b 4096 -m 0 -L doppel-work \
+      -U 6f1a0c3e-5d2b-4c8e-9a7f-2e4b6d8c0a1e -E root_owner=0:0,hash_seed=3c8a1f2e-7b4d-4e6a-8c2f-1d3b5a7c9e0f \
+      -d "$disk_dir/root" "$disk_dir/workloads.img" 320M
+    (cd "$disk_dir/root" && sha256sum -- *) >"$disk_dir/files.sha256"
+  } >"$current_log" 2>&1 || die "making the workload disk failed"
+  current_log=""
+  # The videos stay (hosts compare the guest's frames with their own decode); the rest is in the image.
+  rm -f "$disk_dir/root/big.bin"
+  touch "$disk_dir/.complete"
+fi
+ln -f "$disk_dir/workloads.img" "$stage/workloads.img" 2>/dev/null || cp "$disk_dir/workloads.img" "$stage/workloads.img"
+for v in "$disk_dir"/root/video-*.m1v; do cp "$v" "$stage/"; done
+cp "$disk_dir/root/big.md5" "$stage/workloads-big.md5"
+cp "$disk_dir/files.sha256" "$stage/workloads-files.sha256"
 
 cat >"$stage/manifest.txt" <<EOF
 guest build $hash
@@ -346,6 +460,10 @@ Image sha256 $(sha256sum <"$stage/Image" | cut -c1-64) bytes $(stat -c %s "$stag
 initramfs.cpio sha256 $(sha256sum <"$stage/initramfs.cpio" | cut -c1-64) bytes $(stat -c %s "$stage/initramfs.cpio")
 busybox bytes $(stat -c %s "$stage/busybox")
 programs: ${programs[*]}
+ffmpeg (source, libavcodec) $ffmpeg_src_version
+ffmpeg (host, videos) $ffmpeg_host_version
+workloads: $(cut -f 1 "$stage/workloads.txt" | tr '\n' ' ')
+workloads.img sha256 $(sha256sum <"$stage/workloads.img" | cut -c1-64) bytes $(stat -c %s "$stage/workloads.img")
 EOF
 cp "$logs"/*.log "$stage/" 2>/dev/null || true
 touch "$stage/.complete"

@@ -16,6 +16,8 @@ packages=(
   iproute2 iputils-ping
   # placement: HiGHS ILP solver built from source (highs-sys: cmake + bindgen), plot conversion
   cmake libclang-dev librsvg2-bin
+  # guest workloads (guest/build.sh): videos made by the host ffmpeg, the ext2 workload disk
+  ffmpeg e2fsprogs
 )
 
 missing=()
