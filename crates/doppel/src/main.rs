@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 mod netem;
 mod place;
 mod vm;
+mod workload;
 
 /// doppel: a virtual-desktop cloud on a deterministic RISC-V machine.
 ///
@@ -32,6 +33,9 @@ enum Command {
     Netem(netem::NetemArgs),
     /// VMShadow placement: plan moves, generate scenarios, rank desktops from pcaps, benchmark.
     Place(place::PlaceArgs),
+    /// Guest workloads (video, game, edit, cp, ...): list them, run one with its scripted input.
+    #[command(subcommand)]
+    Workload(workload::WorkloadCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -42,6 +46,7 @@ fn main() -> std::process::ExitCode {
         .init();
     let result = match cli.command {
         Command::Vm(command) => vm::main(command),
+        Command::Workload(command) => workload::main(command),
         Command::Netem(args) => netem::run(args).map(|()| std::process::ExitCode::SUCCESS),
         Command::Place(args) => place::run(args).map(|()| std::process::ExitCode::SUCCESS),
         Command::Platform => {
