@@ -18,6 +18,9 @@
 //! frame, the game at its end) has the framebuffer hashed at the end of that slice (the report
 //! lists `capture LABEL fb_blake3=…`) and, with `--capture DIR`, saved as `DIR/LABEL.ppm`.
 
+// Guest seconds to ticks and statistics: float conversions whose truncation is intended.
+#![allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -327,7 +327,8 @@ fn mean_diff(screen: &[u8], w: usize, h: usize, rgb: &[u8]) -> f64 {
 /// its neighbours (so a frame shown out of order fails).
 fn video(res: &str) -> f64 {
     let dir = tmp(&format!("video-{res}"));
-    let r = run_ok(&[&format!("video-local-{res}"), "--capture", dir.to_str().unwrap()]);
+    let name = format!("video-local-{res}");
+    let r = run_ok(&[name.as_str(), "--capture", dir.to_str().unwrap()]);
     let done = fields(r.guest_line("player: done"));
     let (w, h, refs) = reference_frames(&guest_file(&format!("video-{res}.m1v")));
     assert_eq!(done["frames"], refs.len().to_string(), "{}", r.stdout);
