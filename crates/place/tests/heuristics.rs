@@ -364,3 +364,27 @@ fn plans_are_deterministic() {
         assert_eq!(heuristic(&m, a), heuristic(&m, a));
     }
 }
+
+/// Regression: on this generated scenario (`doppel place gen --vms 19 --sites 3 --k 2 --seed
+/// 15533579134847887137`, found by the property test) HiGHS proved the optimum (primal = dual
+/// bound = 287.67545204), but the final gap it returned was a positive rounding residue; `good_lp`
+/// reports any positive gap as `GapLimit`, and `ilp::solve` turned every status but `Optimal` into
+/// `TimeLimit` — with no time limit set.
+#[test]
+fn highs_rounding_residue_in_the_final_gap_is_still_proven_optimal() {
+    let sc = doppel_place::Scenario::from_json(include_str!("data/highs-gap-noise-19x3.json"))
+        .unwrap();
+    let m = Model::new(&sc).unwrap();
+    // `ilp_plan` asserts `IlpStatus::Optimal`.
+    let exact = ilp_plan(&m, Backend::Microlp);
+    let best = ilp_plan(&m, Backend::best());
+    assert!(
+        (exact.objective - best.objective).abs() < 1e-6,
+        "{} vs {}",
+        exact.objective,
+        best.objective
+    );
+    for (algo, p) in all_heuristics(&m) {
+        assert!(best.objective >= p.objective - 1e-6, "{algo:?}");
+    }
+}
