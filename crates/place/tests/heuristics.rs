@@ -372,8 +372,8 @@ fn plans_are_deterministic() {
 /// `TimeLimit` — with no time limit set.
 #[test]
 fn highs_rounding_residue_in_the_final_gap_is_still_proven_optimal() {
-    let sc = doppel_place::Scenario::from_json(include_str!("data/highs-gap-noise-19x3.json"))
-        .unwrap();
+    let sc =
+        doppel_place::Scenario::from_json(include_str!("data/highs-gap-noise-19x3.json")).unwrap();
     let m = Model::new(&sc).unwrap();
     // `ilp_plan` asserts `IlpStatus::Optimal`.
     let exact = ilp_plan(&m, Backend::Microlp);
