@@ -328,6 +328,20 @@ fn hysteresis_holds_recent_movers_and_recent_low_ranks() {
     assert!(greedy(&m, Greedy::CostAware).moves.is_empty());
 }
 
+/// Solves with microlp and the best backend, each proven optimal (`ilp_plan` asserts it), with the
+/// same objective; returns the best backend's plan.
+fn ilp_on_both_backends(m: &Model, what: &str) -> doppel_place::Plan {
+    let a = ilp_plan(m, Backend::Microlp);
+    let b = ilp_plan(m, Backend::best());
+    assert!(
+        (a.objective - b.objective).abs() < 1e-6,
+        "{what}: {} vs {}",
+        a.objective,
+        b.objective
+    );
+    b
+}
+
 #[test]
 fn ilp_backends_agree_on_small_generated_instances() {
     for seed in 1..=4 {
@@ -338,15 +352,7 @@ fn ilp_backends_agree_on_small_generated_instances() {
             k: 3,
             cost_weight: 0.3,
         });
-        let m = Model::new(&sc).unwrap();
-        let a = ilp_plan(&m, Backend::Microlp);
-        let b = ilp_plan(&m, Backend::best());
-        assert!(
-            (a.objective - b.objective).abs() < 1e-6,
-            "seed {seed}: {} vs {}",
-            a.objective,
-            b.objective
-        );
+        ilp_on_both_backends(&Model::new(&sc).unwrap(), &format!("seed {seed}"));
     }
 }
 
@@ -375,15 +381,7 @@ fn highs_rounding_residue_in_the_final_gap_is_still_proven_optimal() {
     let sc =
         doppel_place::Scenario::from_json(include_str!("data/highs-gap-noise-19x3.json")).unwrap();
     let m = Model::new(&sc).unwrap();
-    // `ilp_plan` asserts `IlpStatus::Optimal`.
-    let exact = ilp_plan(&m, Backend::Microlp);
-    let best = ilp_plan(&m, Backend::best());
-    assert!(
-        (exact.objective - best.objective).abs() < 1e-6,
-        "{} vs {}",
-        exact.objective,
-        best.objective
-    );
+    let best = ilp_on_both_backends(&m, "19 x 3");
     for (algo, p) in all_heuristics(&m) {
         assert!(best.objective >= p.objective - 1e-6, "{algo:?}");
     }
