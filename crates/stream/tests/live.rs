@@ -1,0 +1,247 @@
+//! Live streaming end to end, over real TCP on localhost, with the real Linux guest (from
+//! `$DOPPEL_GUEST_DIR`, else `$DOPPEL_CACHE/guest/current`, else `~/.cache/doppel/guest/current`).
+//!
+//! One host runs `fbpattern` (boot, draw a pattern, hold) for the whole test while:
+//! * two replicas follow it at once (one with a fresh page cache, one prefetching without a
+//!   cache), each checking the host's framebuffer hash at every checkpoint, until they have
+//!   replayed past the point where the pattern is drawn;
+//! * hostile clients connect meanwhile (garbage, a Hello then silence without reading, a request
+//!   for a page beyond RAM) and are dropped with a reason, without stopping the host;
+//! * a replica reconnects with the first one's cache, resumes from a new snapshot, matches again,
+//!   and fetches almost no pages.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use doppel_host::live::{LiveEnvironment, OutputSink};
+use doppel_machine::{Machine, MachineConfig};
+use doppel_stream::host::{self, HostOptions, HostStats, Streamer, Tap};
+use doppel_stream::proto::{self, MachineInfo, Message};
+use doppel_stream::replica::{self, Control, Ended, ReplicaOptions, Status};
+
+fn guest_file(name: &str) -> PathBuf {
+    let dir = if let Some(dir) = std::env::var_os("DOPPEL_GUEST_DIR") {
+        PathBuf::from(dir)
+    } else {
+        std::env::var_os("DOPPEL_CACHE")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/doppel")))
+            .expect("DOPPEL_CACHE or HOME is set")
+            .join("guest/current")
+    };
+    let path = dir.join(name);
+    assert!(path.is_file(), "{} is missing: build the guest with `bash guest/build.sh`", path.display());
+    path
+}
+
+#[derive(Clone, Default)]
+struct Console(Arc<Mutex<Vec<u8>>>);
+
+impl OutputSink for Console {
+    fn console(&mut self, bytes: &[u8]) {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+    }
+    fn net_tx(&mut self, _frame: &[u8]) {}
+}
+
+impl Console {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+struct Host {
+    addr: String,
+    stats: Arc<HostStats>,
+    console: Console,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Host {
+    fn icount(&self) -> u64 {
+        self.stats.host_icount.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn start_host(options: HostOptions) -> Host {
+    let config = MachineConfig {
+        kernel: std::fs::read(guest_file("Image")).unwrap(),
+        initrd: Some(std::fs::read(guest_file("initramfs.cpio")).unwrap()),
+        cmdline: "console=ttyS0 panic=-1 doppel.run=fbpattern doppel.hold=3600".to_string(),
+        ram_size: 128 << 20,
+        ..MachineConfig::default()
+    };
+    let info = MachineInfo {
+        fingerprint: doppel_replay::fingerprint(&config),
+        ram_size: config.ram_size as u64,
+        framebuffer: config.framebuffer,
+        instructions_per_tick: config.instructions_per_tick,
+        net: config.devices.net,
+        input: config.devices.input,
+        rng: config.devices.rng,
+        bare_metal: false,
+        mac: config.devices.mac,
+        disk_len: 0,
+    };
+    let listener = host::listen("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let console = Console::default();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (c, s) = (console.clone(), stop.clone());
+    let thread = std::thread::spawn(move || {
+        let mut machine = Machine::new(config).unwrap();
+        let (env, _input) = LiveEnvironment::new(Box::new(c));
+        let mut tap = Tap::new(env);
+        let mut streamer = Streamer::start(&mut machine, info, options, listener, None).unwrap();
+        tx.send(streamer.stats()).unwrap();
+        let exit = host::run_vm(&mut machine, &mut tap, &mut streamer, u64::MAX, &s, Instant::now());
+        assert!(matches!(exit, doppel_machine::Exit::Limit), "host stopped: {exit:?} at {}", machine.location());
+    });
+    let stats = rx.recv().unwrap();
+    Host { addr, stats, console, stop, thread: Some(thread) }
+}
+
+/// Follow the host until the replica has replayed past instruction `target` and checked a
+/// framebuffer hash after it, or fail after `secs`.
+fn follow(
+    addr: &str,
+    options: &ReplicaOptions,
+    target: &(dyn Fn() -> Option<u64> + Sync),
+    console: &(dyn Fn() -> String + Sync),
+    secs: u64,
+) -> Status {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut first_fb_after = None;
+    let mut n = 0;
+    let (ended, status) = replica::run(addr, options, &mut |s: &Status| {
+        eprintln!("replica: {}", s.line());
+        n += 1;
+        if n % 10 == 0 {
+            eprintln!("host console so far:\n{}", console());
+        }
+        assert!(Instant::now() < deadline, "replica did not get there in {secs} s: {}", s.line());
+        match target() {
+            Some(t) if s.icount > t => {
+                let checks = *first_fb_after.get_or_insert(s.fb_checks);
+                if s.fb_checks >= checks + 2 {
+                    return Control::Stop;
+                }
+                Control::Continue
+            }
+            _ => Control::Continue,
+        }
+    })
+    .unwrap_or_else(|e| panic!("replica failed: {e:#?}"));
+    assert_eq!(ended, Ended::Stopped);
+    status
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("doppel-stream-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn live_replicas_match_the_host_reconnect_with_a_cache_and_hostile_clients_are_dropped() {
+    let options = HostOptions { checkpoint_every: 20_000_000, queue: 64, write_timeout: Duration::from_secs(5), hello_timeout: Duration::from_secs(3), ..HostOptions::default() };
+    let host = start_host(options);
+    // Connect while the host is still booting.
+    while host.icount() < 30_000_000 {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let drawn_at = Mutex::new(None::<u64>);
+    let target = || {
+        let mut d = drawn_at.lock().unwrap();
+        if d.is_none() && host.console.text().contains("fbpattern: done") {
+            *d = Some(host.icount());
+        }
+        *d
+    };
+    let cache = scratch("cache");
+    let with_cache = ReplicaOptions { cache: Some(cache.clone()), prefetch: false };
+    let prefetching = ReplicaOptions { cache: None, prefetch: true };
+    let (first, second, hostile_done) = std::thread::scope(|s| {
+        let a = s.spawn(|| follow(&host.addr, &with_cache, &target, &|| host.console.text(), 900));
+        let b = s.spawn(|| follow(&host.addr, &prefetching, &target, &|| String::new(), 900));
+        let h = s.spawn(|| hostile_clients(&host));
+        (a.join().unwrap(), b.join().unwrap(), h.join().unwrap())
+    });
+    assert!(hostile_done);
+    let text = host.console.text();
+    assert!(text.contains("fbpattern: done"), "{text}");
+    for s in [&first, &second] {
+        assert!(s.fb_checks >= 3, "{}", s.line());
+        assert!(s.checkpoints >= 3, "{}", s.line());
+        assert!(s.snapshot_icount >= 30_000_000);
+    }
+    assert!(first.pages_fetched > 1000, "{}", first.line());
+    // The host ran on while clients came and went, and dropped each hostile one with a reason.
+    let reasons: Vec<String> = host.stats.drop_reasons.lock().unwrap().iter().cloned().collect();
+    eprintln!("drop reasons: {reasons:#?}");
+    assert!(reasons.iter().any(|r| r.contains("bad handshake")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("queue is full") || r.contains("cannot write")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("beyond") || r.contains("asked for page")), "{reasons:?}");
+
+    // Reconnect with the first session's cache: a new snapshot, matching again, few pages fetched.
+    let before = host.icount();
+    let later = before + 40_000_000;
+    let again = follow(&host.addr, &with_cache, &|| Some(later), &|| host.console.text(), 600);
+    eprintln!("first session: {}\nsecond session: {}", first.line(), again.line());
+    assert!(again.snapshot_icount >= before);
+    assert!(again.fb_checks >= 2 && again.checkpoints >= 2, "{}", again.line());
+    assert!(again.pages_from_cache > 1000, "{}", again.line());
+    assert!(
+        again.pages_fetched * 10 < first.pages_fetched,
+        "second session fetched {} pages, the first {}",
+        again.pages_fetched,
+        first.pages_fetched
+    );
+    assert!(host.stats.snapshots.load(Ordering::Relaxed) >= 3);
+    let _ = std::fs::remove_dir_all(&cache);
+}
+
+/// Garbage, a silent client that never reads, and an out-of-range request, while replicas
+/// follow. Returns once all three have been dropped; the host keeps running throughout.
+fn hostile_clients(host: &Host) -> bool {
+    let start_icount = host.icount();
+    // Garbage instead of Hello.
+    let mut g = TcpStream::connect(&host.addr).unwrap();
+    g.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    // A proper Hello, then never read a byte.
+    let mut silent = TcpStream::connect(&host.addr).unwrap();
+    silent.write_all(&Message::Hello { version: proto::VERSION }.to_bytes()).unwrap();
+    // A request for a page beyond RAM, after reading the handshake.
+    let mut bad = TcpStream::connect(&host.addr).unwrap();
+    bad.write_all(&Message::Hello { version: proto::VERSION }.to_bytes()).unwrap();
+    let mut buf = [0u8; 4096];
+    let _ = bad.read(&mut buf).unwrap();
+    bad.write_all(&Message::GetPages { pages: vec![u32::MAX - 1] }.to_bytes()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let n = host.stats.dropped.load(Ordering::Relaxed);
+        if n >= 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "hostile clients were not dropped: {:?}", host.stats.drop_reasons.lock().unwrap());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(host.icount() > start_icount, "the host must keep running");
+    drop((g, silent, bad));
+    true
+}
