@@ -5,13 +5,16 @@
 //! instruction, an idle warp) whose answer does not exist yet. The recorder therefore publishes
 //! its progress as a **horizon** `H`: *the recorder's machine stopped at instruction `H` and every
 //! record of every environment call it made before stopping is in the log*. Records at `H` made
-//! after it resumes may still follow, so the horizon is exclusive for polls: the replayer runs
-//! its machine with `until = H`, which makes exactly the calls the recorder made up to its stop
-//! (the machine is deterministic, and `Machine::run` never polls at its `until`).
+//! after it resumes may still follow. So below `H` the log is complete (no record means no event),
+//! and at `H` the replayer answers only from records it holds: with none left, `poll` and `idle`
+//! at `H` stop the machine (it makes no change before either), and [`Environment::next_event_at`]
+//! returns `H`, so a slice never runs through the horizon. Every instruction at `H` is preceded
+//! by a `poll` at `H`, so an entropy request can never outrun the log. Idle warps recorded at `H`
+//! (a guest that sleeps executes no instructions) are replayed as they arrive.
 //!
 //! Where horizons come from:
-//! * a checkpoint record at `C` implies horizon `C` (a recorder writes checkpoints only between
-//!   runs, after everything before them), so any log with checkpoints is a live log;
+//! * every record at `n` implies horizon `n` (records are in order), in particular checkpoints,
+//!   which a recorder writes between runs, so any log with checkpoints is a live log;
 //! * the End record lifts the horizon for good;
 //! * [`LiveReplayer::advance_horizon`] takes one from the transport (the streaming protocol sends
 //!   one after every slice the host runs, so replicas follow closely without checkpoint cost).
@@ -116,10 +119,10 @@ impl LiveReplayer {
             }
         }
         while let Some(r) = self.decoder.next_record()? {
-            match &r {
-                Record::Checkpoint { icount, .. } => self.horizon = self.horizon.max(*icount),
-                Record::End { .. } => self.ended = true,
-                _ => {}
+            // Records come in order, so one at `n` says the log is complete below `n`.
+            self.horizon = self.horizon.max(r.icount());
+            if let Record::End { .. } = r {
+                self.ended = true;
             }
             self.queue.push_back(r);
         }
@@ -225,15 +228,10 @@ impl LiveReplayer {
             if let Some(e) = &self.wire_error {
                 return Err(e.clone().into());
             }
-            let icount = machine.icount();
-            if icount >= until {
+            if machine.icount() >= until {
                 return Ok(LiveStop::Limit);
             }
-            let limit = until.min(self.horizon());
-            if icount >= limit {
-                return Ok(LiveStop::Horizon);
-            }
-            match machine.run(self, limit) {
+            match machine.run(self, until) {
                 Exit::Limit => {}
                 Exit::PowerOff(code) => return Ok(LiveStop::PowerOff(code)),
                 Exit::Reset => return Ok(LiveStop::Reset),
@@ -286,7 +284,11 @@ impl Environment for LiveReplayer {
     }
 
     fn next_event_at(&self) -> Option<InstructionCount> {
-        self.queue.front().map(Record::icount)
+        match self.queue.front() {
+            Some(r) => Some(r.icount()),
+            None if self.ended => None,
+            None => Some(self.horizon),
+        }
     }
 
     fn idle(&mut self, state: IdleState) -> Result<Ticks, EnvError> {

@@ -116,12 +116,13 @@ fn a_live_log_replays_to_each_horizon_as_it_arrives_and_never_past_it() {
     let mut sent = 0;
     let mut first = true;
     for &(len, horizon) in &p.steps {
-        // Half the new bytes first, without the horizon: the replayer must stay where it is.
+        // Half the new bytes first, without the horizon: the replayer may go as far as the records
+        // it holds, never further.
         let half = sent + (len - sent) / 2;
         r.push(&p.log[sent..half]).unwrap();
         let before = m.icount();
         assert_eq!(r.run(&mut m, u64::MAX).unwrap(), LiveStop::Horizon);
-        assert_eq!(m.icount(), before, "ran without a new horizon");
+        assert!(m.icount() >= before && m.icount() <= horizon, "ran past what it holds");
         r.push(&p.log[half..len]).unwrap();
         if first {
             first = false;
@@ -156,8 +157,7 @@ fn checkpoints_alone_are_horizons_and_a_corrupt_piece_is_an_error_not_a_hang() {
     let mut replica = Machine::new(config()).unwrap();
     assert_eq!(r.run(&mut replica, u64::MAX).unwrap(), LiveStop::Horizon);
     assert_eq!(replica.icount(), 30_000_000);
-    // The one at the horizon itself is verified when the replay goes on from there.
-    assert_eq!(r.checkpoints_verified().0, 5);
+    assert_eq!(r.checkpoints_verified().0, 6);
     // A flipped bit in a later piece is a wire error, from push and from run.
     let mut bad = LiveReplayer::new();
     let mut flipped = log.clone();

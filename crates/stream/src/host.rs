@@ -41,14 +41,25 @@ use crate::proto::{self, Decoder, MachineInfo, Message, PageHash, PAGE};
 
 /// Wraps the live environment and keeps every answer as a replay record (the recorder of a
 /// streamed VM: the records go to the sessions, each encoding its own log).
+///
+/// A guest that sleeps executes no instructions, so `Machine::run` would not return while it
+/// idles and the idle warps would never be published. After every idle call the Tap therefore
+/// makes the next `poll` fail with [`Yield`] (before anything happens at that instruction), which
+/// hands control back to [`run_vm`]; it publishes and calls `run` again.
 pub struct Tap<E> {
     inner: E,
     records: Vec<Record>,
+    idled: bool,
 }
+
+/// The error a [`Tap`] returns from `poll` after an idle call, to end `Machine::run` early.
+#[derive(Debug, thiserror::Error)]
+#[error("yield to the streamer after an idle call")]
+pub struct Yield;
 
 impl<E: Environment> Tap<E> {
     pub fn new(inner: E) -> Self {
-        Tap { inner, records: Vec::new() }
+        Tap { inner, records: Vec::new(), idled: false }
     }
     pub fn inner(&self) -> &E {
         &self.inner
@@ -64,6 +75,9 @@ impl<E: Environment> Tap<E> {
 
 impl<E: Environment> Environment for Tap<E> {
     fn poll(&mut self, icount: InstructionCount) -> Result<Option<InputEvent>, EnvError> {
+        if std::mem::take(&mut self.idled) {
+            return Err(EnvError(Box::new(Yield)));
+        }
         let event = self.inner.poll(icount)?;
         if let Some(event) = &event {
             self.records.push(Record::Event { icount, event: event.clone() });
@@ -76,6 +90,7 @@ impl<E: Environment> Environment for Tap<E> {
     fn idle(&mut self, state: IdleState) -> Result<Ticks, EnvError> {
         let ticks = self.inner.idle(state)?;
         self.records.push(Record::Warp { icount: state.icount, ticks });
+        self.idled = true;
         Ok(ticks)
     }
     fn entropy(&mut self, icount: InstructionCount, buf: &mut [u8]) {
@@ -323,8 +338,10 @@ impl Streamer {
             fb = machine.framebuffer().map(|f| (icount, *blake3::hash(f.pixels).as_bytes()));
             self.next_checkpoint = next_multiple(icount + 1, self.options.checkpoint_every);
         }
+        // Input and entropy go out at once; idle warps and bare horizons at most every
+        // `horizon_every_ms`.
         let due = fb.is_some()
-            || !self.pending.is_empty()
+            || self.pending.iter().any(|r| !matches!(r, Record::Warp { .. }))
             || host_ms.saturating_sub(self.last_publish_ms) >= self.options.horizon_every_ms;
         if !self.sessions.is_empty() && due {
             self.last_publish_ms = host_ms;
@@ -713,6 +730,12 @@ pub fn run_vm<E: Environment>(
         let exit = machine.run(tap, until);
         let records = tap.take_records();
         match exit {
+            doppel_machine::Exit::Environment(e) if e.0.downcast_ref::<Yield>().is_some() => {
+                streamer.after_slice(machine, records, ms());
+                if stop.load(Ordering::Relaxed) {
+                    return doppel_machine::Exit::Limit;
+                }
+            }
             doppel_machine::Exit::Limit => {
                 streamer.after_slice(machine, records, ms());
                 if machine.icount() >= limit || stop.load(Ordering::Relaxed) {

@@ -17,104 +17,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use doppel_host::live::{LiveEnvironment, OutputSink};
-use doppel_machine::{Machine, MachineConfig};
-use doppel_stream::host::{self, HostOptions, HostStats, Streamer, Tap};
-use doppel_stream::proto::{self, MachineInfo, Message};
+use doppel_stream::host::HostOptions;
+use doppel_stream::proto::{self, Message};
+
+mod common;
+use common::{start_host, Host};
 use doppel_stream::replica::{self, Control, Ended, ReplicaOptions, Status};
-
-fn guest_file(name: &str) -> PathBuf {
-    let dir = if let Some(dir) = std::env::var_os("DOPPEL_GUEST_DIR") {
-        PathBuf::from(dir)
-    } else {
-        std::env::var_os("DOPPEL_CACHE")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/doppel")))
-            .expect("DOPPEL_CACHE or HOME is set")
-            .join("guest/current")
-    };
-    let path = dir.join(name);
-    assert!(path.is_file(), "{} is missing: build the guest with `bash guest/build.sh`", path.display());
-    path
-}
-
-#[derive(Clone, Default)]
-struct Console(Arc<Mutex<Vec<u8>>>);
-
-impl OutputSink for Console {
-    fn console(&mut self, bytes: &[u8]) {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-    }
-    fn net_tx(&mut self, _frame: &[u8]) {}
-}
-
-impl Console {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-struct Host {
-    addr: String,
-    stats: Arc<HostStats>,
-    console: Console,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Host {
-    fn icount(&self) -> u64 {
-        self.stats.host_icount.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn start_host(options: HostOptions) -> Host {
-    let config = MachineConfig {
-        kernel: std::fs::read(guest_file("Image")).unwrap(),
-        initrd: Some(std::fs::read(guest_file("initramfs.cpio")).unwrap()),
-        cmdline: "console=ttyS0 panic=-1 doppel.run=fbpattern doppel.hold=3600".to_string(),
-        ram_size: 128 << 20,
-        ..MachineConfig::default()
-    };
-    let info = MachineInfo {
-        fingerprint: doppel_replay::fingerprint(&config),
-        ram_size: config.ram_size as u64,
-        framebuffer: config.framebuffer,
-        instructions_per_tick: config.instructions_per_tick,
-        net: config.devices.net,
-        input: config.devices.input,
-        rng: config.devices.rng,
-        bare_metal: false,
-        mac: config.devices.mac,
-        disk_len: 0,
-    };
-    let listener = host::listen("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let console = Console::default();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stop = Arc::new(AtomicBool::new(false));
-    let (c, s) = (console.clone(), stop.clone());
-    let thread = std::thread::spawn(move || {
-        let mut machine = Machine::new(config).unwrap();
-        let (env, _input) = LiveEnvironment::new(Box::new(c));
-        let mut tap = Tap::new(env);
-        let mut streamer = Streamer::start(&mut machine, info, options, listener, None).unwrap();
-        tx.send(streamer.stats()).unwrap();
-        let exit = host::run_vm(&mut machine, &mut tap, &mut streamer, u64::MAX, &s, Instant::now());
-        assert!(matches!(exit, doppel_machine::Exit::Limit), "host stopped: {exit:?} at {}", machine.location());
-    });
-    let stats = rx.recv().unwrap();
-    Host { addr, stats, console, stop, thread: Some(thread) }
-}
 
 /// Follow the host until the replica has replayed past instruction `target` and checked a
 /// framebuffer hash after it, or fail after `secs`.
@@ -159,8 +67,10 @@ fn scratch(name: &str) -> PathBuf {
 
 #[test]
 fn live_replicas_match_the_host_reconnect_with_a_cache_and_hostile_clients_are_dropped() {
-    let options = HostOptions { checkpoint_every: 20_000_000, queue: 64, write_timeout: Duration::from_secs(5), hello_timeout: Duration::from_secs(3), ..HostOptions::default() };
-    let host = start_host(options);
+    // Every checkpoint carries the full state hash (RAM included): the replicas' demand-paged
+    // RAM must equal the host's, page for page, at each.
+    let options = HostOptions { checkpoint_every: 20_000_000, full_every: 1, queue: 64, write_timeout: Duration::from_secs(5), hello_timeout: Duration::from_secs(3), ..HostOptions::default() };
+    let host = start_host(options, "doppel.run=fbpattern doppel.hold=3600");
     // Connect while the host is still booting.
     while host.icount() < 30_000_000 {
         std::thread::sleep(Duration::from_millis(50));
