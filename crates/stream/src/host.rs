@@ -120,6 +120,9 @@ pub struct HostOptions {
     pub write_timeout: Duration,
     /// A client that sends no Hello within this time is dropped.
     pub hello_timeout: Duration,
+    /// Socket send buffer per client in bytes (0: the system's default). With the queue it bounds
+    /// what a client that does not read can hold up before it is dropped.
+    pub send_buffer: usize,
 }
 
 impl Default for HostOptions {
@@ -132,6 +135,7 @@ impl Default for HostOptions {
             queue: 4096,
             write_timeout: Duration::from_secs(10),
             hello_timeout: Duration::from_secs(10),
+            send_buffer: 0,
         }
     }
 }
@@ -503,6 +507,9 @@ fn session(
     blocks: Option<Arc<dyn BlockSource>>,
 ) -> Result<(), String> {
     let _ = socket.set_nodelay(true);
+    if options.send_buffer > 0 {
+        crate::uffd::set_send_buffer(&socket, options.send_buffer);
+    }
     socket.set_read_timeout(Some(options.hello_timeout)).map_err(|e| e.to_string())?;
     socket.set_write_timeout(Some(options.write_timeout)).map_err(|e| e.to_string())?;
     let mut reader = socket.try_clone().map_err(|e| e.to_string())?;
@@ -592,9 +599,10 @@ fn session(
     drop(sender);
     let _ = socket.shutdown(Shutdown::Both);
     meters.closed.store(true, Ordering::Relaxed);
-    let _ = writer.join();
+    let written = writer.join().unwrap_or_else(|_| Err("the writer thread panicked".into()));
     let _ = stats;
-    result
+    // A writer that failed first (a client that stopped reading) is the reason.
+    result.and(written)
 }
 
 /// Tell a client why it is refused (best effort) and close.
@@ -605,17 +613,16 @@ fn refuse(socket: &TcpStream, reason: String) -> String {
     reason
 }
 
-fn writer_loop(socket: TcpStream, info: &MachineInfo, start: Start, meters: &SessionMeters, blocks: Option<&dyn BlockSource>) {
-    let mut w = BufWriter::with_capacity(256 << 10, &socket);
+fn writer_loop(socket: TcpStream, info: &MachineInfo, start: Start, meters: &SessionMeters, blocks: Option<&dyn BlockSource>) -> Result<(), String> {
+    let mut w = BufWriter::with_capacity(64 << 10, &socket);
     let r = write_session(&mut w, info, start, meters, blocks);
-    if let Err(e) = r {
-        if !meters.closed.load(Ordering::Relaxed) {
-            tracing::warn!("client {}: dropped: cannot write ({e})", meters.id);
-        }
-    }
-    meters.closed.store(true, Ordering::Relaxed);
+    let was_closed = meters.closed.swap(true, Ordering::Relaxed);
     drop(w);
     let _ = socket.shutdown(Shutdown::Both);
+    match r {
+        Err(e) if !was_closed => Err(format!("dropped: cannot write to it ({e}): it does not read")),
+        _ => Ok(()),
+    }
 }
 
 fn send(w: &mut impl Write, m: &Message, counter: &AtomicU64, buf: &mut Vec<u8>) -> std::io::Result<()> {

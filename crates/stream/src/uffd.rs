@@ -4,7 +4,7 @@
 //! network) and installs it with `UFFDIO_COPY` (or `UFFDIO_ZEROPAGE`), which wakes it.
 //!
 //! This is the crate's one `unsafe` module: raw `mmap`, the `userfaultfd` system call and its
-//! ioctls have no safe wrapper in std or libc.
+//! ioctls have no safe wrapper in std or libc (nor has `SO_SNDBUF`, which the host sets here).
 
 #![allow(unsafe_code)]
 
@@ -229,6 +229,17 @@ impl Uffd {
             return Ok(Installed::Present);
         }
         Err(e)
+    }
+}
+
+/// `SO_SNDBUF` on a client socket (std has no setter).
+pub fn set_send_buffer(socket: &std::net::TcpStream, bytes: usize) {
+    use std::os::fd::AsRawFd;
+    let v = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    let len = libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>()).unwrap_or(4);
+    // SAFETY: setsockopt reads one c_int from `v` for a descriptor this socket owns.
+    unsafe {
+        libc::setsockopt(socket.as_raw_fd(), libc::SOL_SOCKET, libc::SO_SNDBUF, std::ptr::addr_of!(v).cast(), len);
     }
 }
 

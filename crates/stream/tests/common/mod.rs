@@ -37,11 +37,12 @@ pub struct Console(pub Arc<Mutex<Vec<u8>>>);
 pub struct Paced {
     inner: NullEnvironment,
     console: Console,
+    keys: Arc<Mutex<std::collections::VecDeque<InputEvent>>>,
 }
 
 impl Environment for Paced {
     fn poll(&mut self, _icount: InstructionCount) -> Result<Option<InputEvent>, EnvError> {
-        Ok(None)
+        Ok(self.keys.lock().unwrap().pop_front())
     }
     fn idle(&mut self, state: IdleState) -> Result<Ticks, EnvError> {
         std::thread::sleep(Duration::from_millis(1));
@@ -65,6 +66,7 @@ impl Console {
 }
 
 pub struct Host {
+    pub keys: Arc<Mutex<std::collections::VecDeque<InputEvent>>>,
     pub addr: String,
     pub stats: Arc<HostStats>,
     pub console: Console,
@@ -73,6 +75,13 @@ pub struct Host {
 }
 
 impl Host {
+    /// Type a key (down and up) into the guest.
+    pub fn type_key(&self, code: u16) {
+        let mut k = self.keys.lock().unwrap();
+        k.push_back(InputEvent::Key { code, down: true });
+        k.push_back(InputEvent::Key { code, down: false });
+    }
+
     pub fn icount(&self) -> u64 {
         self.stats.host_icount.load(Ordering::Relaxed)
     }
@@ -88,6 +97,16 @@ impl Drop for Host {
 }
 
 pub fn start_host(options: HostOptions, cmdline: &str) -> Host {
+    start_host_with(options, cmdline, |console, keys| Paced { console, keys, ..Paced::default() })
+}
+
+/// A host whose VM runs with the environment `make_env` builds (given the console sink and the
+/// key queue).
+pub fn start_host_with<E: Environment + 'static>(
+    options: HostOptions,
+    cmdline: &str,
+    make_env: impl FnOnce(Console, Arc<Mutex<std::collections::VecDeque<InputEvent>>>) -> E + Send + 'static,
+) -> Host {
     let config = MachineConfig {
         kernel: std::fs::read(guest_file("Image")).unwrap(),
         initrd: Some(std::fs::read(guest_file("initramfs.cpio")).unwrap()),
@@ -112,16 +131,17 @@ pub fn start_host(options: HostOptions, cmdline: &str) -> Host {
     let console = Console::default();
     let (tx, rx) = std::sync::mpsc::channel();
     let stop = Arc::new(AtomicBool::new(false));
-    let (c, s) = (console.clone(), stop.clone());
+    let keys = Arc::new(Mutex::new(std::collections::VecDeque::new()));
+    let (c, s, k) = (console.clone(), stop.clone(), keys.clone());
     let thread = std::thread::spawn(move || {
         let mut machine = Machine::new(config).unwrap();
-        let mut tap = Tap::new(Paced { console: c, ..Paced::default() });
+        let mut tap = Tap::new(make_env(c, k));
         let mut streamer = Streamer::start(&mut machine, info, options, listener, None).unwrap();
         tx.send(streamer.stats()).unwrap();
         let exit = host::run_vm(&mut machine, &mut tap, &mut streamer, u64::MAX, &s, Instant::now());
         assert!(matches!(exit, doppel_machine::Exit::Limit), "host stopped: {exit:?} at {}", machine.location());
     });
     let stats = rx.recv().unwrap();
-    Host { addr, stats, console, stop, thread: Some(thread) }
+    Host { keys, addr, stats, console, stop, thread: Some(thread) }
 }
 
