@@ -380,7 +380,13 @@ pub fn run(addr: &str, options: &ReplicaOptions, on_status: &mut dyn FnMut(&Stat
         let ram = GuestRam::with_backing(RAM_BASE, Box::new(mapping))
             .map_err(|e| ReplicaError::Uffd(std::io::Error::other(e.to_string())))?;
         let mut machine = Machine::from_state_with_ram(config, &state, ram)?;
-        follow(&mut machine, &info, snapshot_icount, &rx, &pager, &meters, started, on_status)
+        let r = follow(&mut machine, &info, snapshot_icount, &rx, &pager, &meters, started, on_status);
+        // Leave the pages as they are now in the cache: a reconnect (from a later snapshot)
+        // then fetches only what changed since.
+        if r.is_ok() {
+            save_to_cache(&machine, &pager);
+        }
+        r
     })();
     pager.stop.store(true, Ordering::Relaxed);
     let _ = sock.shutdown(Shutdown::Both);
@@ -388,6 +394,28 @@ pub fn run(addr: &str, options: &ReplicaOptions, on_status: &mut dyn FnMut(&Stat
         let _ = t.join();
     }
     result
+}
+
+/// Store every page the replica holds (present, non-zero) in the cache.
+fn save_to_cache(machine: &Machine, pager: &Pager) {
+    let Some(cache) = &pager.cache else { return };
+    let ram = machine.ram().as_slice();
+    for (p, state) in pager.state.iter().enumerate() {
+        // Only present pages: reading a missing one would fault.
+        if state.load(Ordering::Acquire) != PRESENT {
+            continue;
+        }
+        let page = &ram[p * PAGE..(p + 1) * PAGE];
+        if page.iter().all(|&b| b == 0) {
+            continue;
+        }
+        let mut data = [0u8; PAGE];
+        data.copy_from_slice(page);
+        if let Err(e) = cache.put(&data) {
+            tracing::warn!("cannot store page {p} in the cache: {e}");
+            return;
+        }
+    }
 }
 
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<std::thread::JoinHandle<()>, ReplicaError> {
