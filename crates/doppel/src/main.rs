@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 mod netem;
 mod place;
+mod stream;
 mod vm;
 
 /// doppel: a virtual-desktop cloud on a deterministic RISC-V machine.
@@ -32,6 +33,10 @@ enum Command {
     Netem(netem::NetemArgs),
     /// VMShadow placement: plan moves, generate scenarios, rank desktops from pcaps, benchmark.
     Place(place::PlaceArgs),
+    /// Run a VM, record it and serve it live to replicas over TCP.
+    Host(stream::HostArgs),
+    /// Follow a `doppel host` live from a demand-paged snapshot.
+    Replica(stream::ReplicaArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -44,6 +49,8 @@ fn main() -> std::process::ExitCode {
         Command::Vm(command) => vm::main(command),
         Command::Netem(args) => netem::run(args).map(|()| std::process::ExitCode::SUCCESS),
         Command::Place(args) => place::run(args).map(|()| std::process::ExitCode::SUCCESS),
+        Command::Host(args) => stream::host(args),
+        Command::Replica(args) => stream::replica(args),
         Command::Platform => {
             print_platform();
             Ok(std::process::ExitCode::SUCCESS)

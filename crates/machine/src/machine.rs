@@ -232,6 +232,28 @@ impl Machine {
         Ok(Machine { cpu, bus: Bus::new(ram, devices), fb })
     }
 
+    /// [`Machine::from_state`] with RAM the caller provides (already holding the snapshot's
+    /// contents, or filled on demand behind the machine's back, as a userfaultfd handler does).
+    pub fn from_state_with_ram(config: MachineConfig, state: &MachineState, ram: GuestRam) -> Result<Machine, MachineError> {
+        let size = config.ram_size;
+        if ram.size() != size || ram.base() != RAM_BASE {
+            return Err(MachineError::RamImage { found: ram.size(), expected: size });
+        }
+        let configured = match config.boot {
+            BootMode::Linux => config.framebuffer,
+            BootMode::BareMetal => None,
+        };
+        if configured != state.framebuffer {
+            return Err(MachineError::FramebufferMismatch { saved: state.framebuffer, configured });
+        }
+        let fb = boot::fb_layout(size as u64, configured)?;
+        let mut devices_config = config.devices;
+        devices_config.framebuffer = configured.map(|(width, height)| FramebufferConfig { width, height });
+        let devices = Devices::restore(devices_config, &state.devices)?;
+        let cpu = Cpu::restore((), &state.cpu)?;
+        Ok(Machine { cpu, bus: Bus::new(ram, devices), fb })
+    }
+
     /// Instructions retired (steps taken) since reset.
     pub fn icount(&self) -> InstructionCount {
         self.cpu.icount
@@ -287,6 +309,7 @@ impl Machine {
                         if let Some(t) = self.timer_deadline() {
                             end = end.min(t);
                         }
+                        end = self.clamp_to_env(env, end);
                     }
                     BlockExit::Sbi => {
                         match sbi::handle(&mut self.cpu, &mut self.bus.ram, env) {
@@ -297,6 +320,7 @@ impl Machine {
                         if let Some(t) = self.timer_deadline() {
                             end = end.min(t);
                         }
+                        end = self.clamp_to_env(env, end);
                     }
                     BlockExit::Wfi => break,
                 }
@@ -306,6 +330,15 @@ impl Machine {
                     return Exit::Environment(e);
                 }
             }
+        }
+    }
+
+    /// A device access or SBI call may have consumed what the environment had due at this
+    /// instruction (a replayer's entropy record); the slice then ends at its next one.
+    fn clamp_to_env(&self, env: &dyn Environment, end: InstructionCount) -> InstructionCount {
+        match env.next_event_at() {
+            Some(n) if n > self.cpu.icount => end.min(n),
+            _ => end,
         }
     }
 

@@ -11,10 +11,12 @@
 //! checkpoints: [`Recorder::run`] writes one every [`RecordOptions::checkpoint_period`]
 //! instructions, [`Replayer::run`] stops at each recorded one and verifies it.
 
+pub mod live;
 pub mod record;
 pub mod replay;
 pub mod wire;
 
+pub use live::{LiveReplayer, LiveStop};
 pub use record::{RecordError, RecordOptions, Recorder};
 pub use replay::{ReplayError, ReplayStop, Replayer};
 
