@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 use doppel_host::live::{LiveEnvironment, OutputSink};
 use doppel_host::net::{self, HostFwd, NetMode, UserNetConfig};
 use doppel_machine::machine::{Exit, Machine, MachineConfig};
+use doppel_machine::InputEvent;
+use doppel_replay::wire::{self, Record};
+use doppel_replay::{fingerprint, RecordOptions, Recorder, ReplayStop, Replayer};
 use sha2::{Digest, Sha256};
 
 fn guest_dir() -> PathBuf {
@@ -59,6 +62,15 @@ impl OutputSink for Console {
 /// Wall-clock limit of one guest run (boot, work, power-off) on a loaded two-core host.
 const WALL_LIMIT: Duration = Duration::from_secs(600);
 
+fn guest_config(cmdline: &str) -> MachineConfig {
+    MachineConfig {
+        kernel: std::fs::read(guest_file("Image")).unwrap(),
+        initrd: Some(std::fs::read(guest_file("initramfs.cpio")).unwrap()),
+        cmdline: format!("console=ttyS0 panic=-1 {cmdline}"),
+        ..MachineConfig::default()
+    }
+}
+
 /// Boot the guest on a user network and run it until it powers off. Returns the console.
 fn run_guest(cmdline: &str) -> String {
     run_guest_until(cmdline, UserNetConfig::default(), |_| false)
@@ -67,13 +79,7 @@ fn run_guest(cmdline: &str) -> String {
 /// Boot the guest on a user network with `config` and run it until it powers off or `done`
 /// (given the console so far) says to stop. Returns the console.
 fn run_guest_until(cmdline: &str, net_config: UserNetConfig, done: impl Fn(&str) -> bool) -> String {
-    let config = MachineConfig {
-        kernel: std::fs::read(guest_file("Image")).unwrap(),
-        initrd: Some(std::fs::read(guest_file("initramfs.cpio")).unwrap()),
-        cmdline: format!("console=ttyS0 panic=-1 {cmdline}"),
-        ..MachineConfig::default()
-    };
-    let mut m = Machine::new(config).unwrap();
+    let mut m = Machine::new(guest_config(cmdline)).unwrap();
     let console = Console::default();
     let (mut env, input) = LiveEnvironment::new(Box::new(console.clone()));
     let backend = net::start(NetMode::User, net_config, &input).unwrap().unwrap();
@@ -274,4 +280,65 @@ fn http_get(addr: Ipv4Addr, port: u16, path: &str) -> std::io::Result<String> {
     let mut out = String::new();
     s.read_to_string(&mut out)?;
     Ok(out)
+}
+
+#[test]
+fn a_recorded_network_run_replays_bit_exactly_without_the_network() {
+    let body = content(32 << 10, 5);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = {
+        let body = body.clone();
+        thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            s.write_all(&body).unwrap();
+        })
+    };
+    let cmdline = format!("doppel.run=inet doppel.args=10.0.2.2,{port}");
+    let config = guest_config(&cmdline);
+    let fp = fingerprint(&config);
+    let mut m = Machine::new(config).unwrap();
+    let console = Console::default();
+    let (mut env, input) = LiveEnvironment::new(Box::new(console.clone()));
+    env.set_network(net::start(NetMode::User, UserNetConfig::default(), &input).unwrap().unwrap());
+    let options = RecordOptions { checkpoint_period: 50_000_000, full_every: 1 };
+    let mut rec = Recorder::new(env, Vec::new(), &m, fp, options).unwrap();
+    let started = Instant::now();
+    loop {
+        let until = m.icount() + 100_000;
+        match rec.run(&mut m, until).unwrap() {
+            Exit::Limit => {}
+            Exit::PowerOff(0) => break,
+            other => panic!("guest stopped with {other:?} at {}\nconsole:\n{}", m.location(), console.text()),
+        }
+        assert!(started.elapsed() < WALL_LIMIT, "guest still running at {}\n{}", m.location(), console.text());
+    }
+    server.join().unwrap();
+    let (end_icount, end_hash) = (m.icount(), m.state_hash());
+    let (env, log) = rec.finish(&m).unwrap();
+    drop(env); // the network is gone from here on
+    let live = console.text();
+    assert!(live.contains(&format!("inet: received {} bytes", body.len())), "{live}");
+    let (_, records) = wire::decode_all(&log).unwrap();
+    let rx: usize = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Event { event: InputEvent::NetRx(frame), .. } => Some(frame.len()),
+            _ => None,
+        })
+        .sum();
+    assert!(rx > body.len(), "the log holds {rx} bytes of received frames for {} bytes of data", body.len());
+
+    // Replay: same config, no network, no server; the log alone drives the guest.
+    let mut m = Machine::new(guest_config(&cmdline)).unwrap();
+    let mut replayer = Replayer::new(log.as_slice()).unwrap();
+    replayer.check_start(&m, &fp).unwrap();
+    match replayer.run(&mut m, u64::MAX).unwrap() {
+        ReplayStop::PowerOff(0) => replayer.finish(&m).unwrap(),
+        ReplayStop::End => {}
+        other => panic!("replay stopped with {other:?} at {}", m.location()),
+    }
+    assert!(replayer.checkpoints_verified() > 0);
+    assert_eq!(m.icount(), end_icount);
+    assert_eq!(m.state_hash(), end_hash, "replayed state differs from the recorded run");
 }
