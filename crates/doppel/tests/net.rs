@@ -25,7 +25,11 @@ fn guest_dir() -> PathBuf {
 
 fn guest_file(name: &str) -> PathBuf {
     let path = guest_dir().join(name);
-    assert!(path.is_file(), "{} is missing: build the guest with `bash guest/build.sh`", path.display());
+    assert!(
+        path.is_file(),
+        "{} is missing: build the guest with `bash guest/build.sh`",
+        path.display()
+    );
     path
 }
 
@@ -34,14 +38,26 @@ const WALL_LIMIT: Duration = Duration::from_secs(600);
 
 #[test]
 fn vm_run_forwards_a_host_port_to_the_guests_web_server() {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_doppel"))
         .args(["vm", "run", "--kernel"])
         .arg(guest_file("Image"))
         .arg("--initrd")
         .arg(guest_file("initramfs.cpio"))
-        .args(["--net", "user", "--hostfwd", &format!("tcp:127.0.0.1:{port}-:80")])
-        .args(["--append", "console=ttyS0 doppel.run=serve doppel.args=20000"])
+        .args([
+            "--net",
+            "user",
+            "--hostfwd",
+            &format!("tcp:127.0.0.1:{port}-:80"),
+        ])
+        .args([
+            "--append",
+            "console=ttyS0 doppel.run=serve doppel.args=20000",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -83,9 +99,13 @@ fn vm_run_forwards_a_host_port_to_the_guests_web_server() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    let response = body.unwrap_or_else(|| panic!("no answer through the forward (last: {last})\n{console}"));
+    let response =
+        body.unwrap_or_else(|| panic!("no answer through the forward (last: {last})\n{console}"));
     let (head, got) = response.split_once("\r\n\r\n").expect("a header");
-    assert!(head.starts_with("HTTP/1.") && head.contains(" 200 "), "{head}");
+    assert!(
+        head.starts_with("HTTP/1.") && head.contains(" 200 "),
+        "{head}"
+    );
     assert_eq!(got.len(), want.len());
     assert!(got == want, "the file served by the guest differs");
 }

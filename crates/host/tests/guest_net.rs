@@ -39,7 +39,11 @@ fn guest_dir() -> PathBuf {
 
 fn guest_file(name: &str) -> PathBuf {
     let path = guest_dir().join(name);
-    assert!(path.is_file(), "{} is missing: build the guest with `bash guest/build.sh`", path.display());
+    assert!(
+        path.is_file(),
+        "{} is missing: build the guest with `bash guest/build.sh`",
+        path.display()
+    );
     path
 }
 
@@ -78,11 +82,17 @@ fn run_guest(cmdline: &str) -> String {
 
 /// Boot the guest on a user network with `config` and run it until it powers off or `done`
 /// (given the console so far) says to stop. Returns the console.
-fn run_guest_until(cmdline: &str, net_config: UserNetConfig, done: impl Fn(&str) -> bool) -> String {
+fn run_guest_until(
+    cmdline: &str,
+    net_config: UserNetConfig,
+    done: impl Fn(&str) -> bool,
+) -> String {
     let mut m = Machine::new(guest_config(cmdline)).unwrap();
     let console = Console::default();
     let (mut env, input) = LiveEnvironment::new(Box::new(console.clone()));
-    let backend = net::start(NetMode::User, net_config, &input).unwrap().unwrap();
+    let backend = net::start(NetMode::User, net_config, &input)
+        .unwrap()
+        .unwrap();
     env.set_network(backend);
     let started = Instant::now();
     loop {
@@ -92,7 +102,11 @@ fn run_guest_until(cmdline: &str, net_config: UserNetConfig, done: impl Fn(&str)
         match m.run(&mut env, m.icount() + 100_000) {
             Exit::Limit => {}
             Exit::PowerOff(0) => break,
-            other => panic!("guest stopped with {other:?} at {}\nconsole:\n{}", m.location(), console.text()),
+            other => panic!(
+                "guest stopped with {other:?} at {}\nconsole:\n{}",
+                m.location(),
+                console.text()
+            ),
         }
         assert!(
             started.elapsed() < WALL_LIMIT,
@@ -156,7 +170,9 @@ fn http_server(body: Vec<u8>) -> u16 {
                     "HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
                     body.len()
                 );
-                let _ = s.write_all(head.as_bytes()).and_then(|()| s.write_all(&body));
+                let _ = s
+                    .write_all(head.as_bytes())
+                    .and_then(|()| s.write_all(&body));
             });
         }
     });
@@ -168,9 +184,18 @@ fn the_guest_downloads_a_file_from_a_host_http_server_and_its_sha256_matches() {
     let body = content(1 << 20, 7);
     let want = format!("{:x}", Sha256::digest(&body));
     let port = http_server(body);
-    let console = run_guest(&format!("doppel.run=download doppel.args=http://10.0.2.2:{port}/file.bin"));
-    assert!(console.contains("doppel-init: eth0 10.0.2.15/24"), "{console}");
-    assert_eq!(line_after(&console, "download: fetched "), format!("{} bytes", 1 << 20), "{console}");
+    let console = run_guest(&format!(
+        "doppel.run=download doppel.args=http://10.0.2.2:{port}/file.bin"
+    ));
+    assert!(
+        console.contains("doppel-init: eth0 10.0.2.15/24"),
+        "{console}"
+    );
+    assert_eq!(
+        line_after(&console, "download: fetched "),
+        format!("{} bytes", 1 << 20),
+        "{console}"
+    );
     assert_eq!(line_after(&console, "download: sha256 "), want, "{console}");
     assert!(console.contains("doppel-run: download exit=0"), "{console}");
 }
@@ -181,14 +206,21 @@ fn onet_byte(i: u64) -> u8 {
 }
 
 fn fnv1a(data: &[u8]) -> u64 {
-    data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+    data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 #[test]
 fn inet_receives_and_onet_sends_every_byte_in_4_byte_chunks() {
     // inet: the host sends, the guest reads 4 bytes at a time and reports count and FNV-1a.
     let body = content(64 << 10, 11);
-    let want = format!("received {} bytes in {} reads fnv1a=0x{:016x}", body.len(), body.len() / 4, fnv1a(&body));
+    let want = format!(
+        "received {} bytes in {} reads fnv1a=0x{:016x}",
+        body.len(),
+        body.len() / 4,
+        fnv1a(&body)
+    );
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = thread::spawn(move || {
@@ -198,7 +230,12 @@ fn inet_receives_and_onet_sends_every_byte_in_4_byte_chunks() {
     let console = run_guest(&format!("doppel.run=inet doppel.args=10.0.2.2,{port}"));
     server.join().unwrap();
     assert!(console.contains("doppel-run: inet exit=0"), "{console}");
-    assert!(console.lines().any(|l| l.starts_with(&format!("inet: {want} "))), "want `{want}`, got:\n{console}");
+    assert!(
+        console
+            .lines()
+            .any(|l| l.starts_with(&format!("inet: {want} "))),
+        "want `{want}`, got:\n{console}"
+    );
 
     // onet: the guest writes 4 bytes at a time; the host checks every byte.
     let n: u64 = 48 << 10;
@@ -212,17 +249,34 @@ fn inet_receives_and_onet_sends_every_byte_in_4_byte_chunks() {
         tx.send(got).unwrap();
     });
     let console = run_guest(&format!("doppel.run=onet doppel.args=10.0.2.2,{port},{n}"));
-    let got = rx.recv_timeout(Duration::from_secs(30)).expect("the host received the stream");
+    let got = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the host received the stream");
     assert_eq!(got.len() as u64, n, "{console}");
-    assert!(got.iter().enumerate().all(|(i, &b)| b == onet_byte(i as u64)), "the stream's bytes differ");
-    assert!(line_after(&console, "onet: sent ").starts_with(&format!("{n} bytes in {} writes", n / 4)), "{console}");
+    assert!(
+        got.iter()
+            .enumerate()
+            .all(|(i, &b)| b == onet_byte(i as u64)),
+        "the stream's bytes differ"
+    );
+    assert!(
+        line_after(&console, "onet: sent ").starts_with(&format!("{n} bytes in {} writes", n / 4)),
+        "{console}"
+    );
 }
 
 #[test]
 fn the_guest_serves_a_file_through_a_host_port_forward() {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let rule: HostFwd = format!("tcp:127.0.0.1:{port}-:80").parse().unwrap();
-    let config = UserNetConfig { hostfwd: vec![rule], ..UserNetConfig::default() };
+    let config = UserNetConfig {
+        hostfwd: vec![rule],
+        ..UserNetConfig::default()
+    };
     // The fetch runs on another thread while this one runs the machine; it starts once the guest
     // says its server is up (httpd may need a moment more: retry).
     let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -267,7 +321,10 @@ fn the_guest_serves_a_file_through_a_host_port_forward() {
         .unwrap()
         .unwrap_or_else(|e| panic!("no answer through the forward: {e}\n{console}"));
     let (head, body) = response.split_once("\r\n\r\n").expect("a header");
-    assert!(head.starts_with("HTTP/1.") && head.contains(" 200 "), "{head}");
+    assert!(
+        head.starts_with("HTTP/1.") && head.contains(" 200 "),
+        "{head}"
+    );
     let want: String = (1..=20000).map(|i| format!("{i}\n")).collect();
     assert_eq!(body.len(), want.len());
     assert!(body == want, "the file served by the guest differs");
@@ -300,8 +357,15 @@ fn a_recorded_network_run_replays_bit_exactly_without_the_network() {
     let mut m = Machine::new(config).unwrap();
     let console = Console::default();
     let (mut env, input) = LiveEnvironment::new(Box::new(console.clone()));
-    env.set_network(net::start(NetMode::User, UserNetConfig::default(), &input).unwrap().unwrap());
-    let options = RecordOptions { checkpoint_period: 50_000_000, full_every: 1 };
+    env.set_network(
+        net::start(NetMode::User, UserNetConfig::default(), &input)
+            .unwrap()
+            .unwrap(),
+    );
+    let options = RecordOptions {
+        checkpoint_period: 50_000_000,
+        full_every: 1,
+    };
     let mut rec = Recorder::new(env, Vec::new(), &m, fp, options).unwrap();
     let started = Instant::now();
     loop {
@@ -309,25 +373,44 @@ fn a_recorded_network_run_replays_bit_exactly_without_the_network() {
         match rec.run(&mut m, until).unwrap() {
             Exit::Limit => {}
             Exit::PowerOff(0) => break,
-            other => panic!("guest stopped with {other:?} at {}\nconsole:\n{}", m.location(), console.text()),
+            other => panic!(
+                "guest stopped with {other:?} at {}\nconsole:\n{}",
+                m.location(),
+                console.text()
+            ),
         }
-        assert!(started.elapsed() < WALL_LIMIT, "guest still running at {}\n{}", m.location(), console.text());
+        assert!(
+            started.elapsed() < WALL_LIMIT,
+            "guest still running at {}\n{}",
+            m.location(),
+            console.text()
+        );
     }
     server.join().unwrap();
     let (end_icount, end_hash) = (m.icount(), m.state_hash());
     let (env, log) = rec.finish(&m).unwrap();
     drop(env); // the network is gone from here on
     let live = console.text();
-    assert!(live.contains(&format!("inet: received {} bytes", body.len())), "{live}");
+    assert!(
+        live.contains(&format!("inet: received {} bytes", body.len())),
+        "{live}"
+    );
     let (_, records) = wire::decode_all(&log).unwrap();
     let rx: usize = records
         .iter()
         .filter_map(|r| match r {
-            Record::Event { event: InputEvent::NetRx(frame), .. } => Some(frame.len()),
+            Record::Event {
+                event: InputEvent::NetRx(frame),
+                ..
+            } => Some(frame.len()),
             _ => None,
         })
         .sum();
-    assert!(rx > body.len(), "the log holds {rx} bytes of received frames for {} bytes of data", body.len());
+    assert!(
+        rx > body.len(),
+        "the log holds {rx} bytes of received frames for {} bytes of data",
+        body.len()
+    );
 
     // Replay: same config, no network, no server; the log alone drives the guest.
     let mut m = Machine::new(guest_config(&cmdline)).unwrap();
@@ -340,5 +423,9 @@ fn a_recorded_network_run_replays_bit_exactly_without_the_network() {
     }
     assert!(replayer.checkpoints_verified() > 0);
     assert_eq!(m.icount(), end_icount);
-    assert_eq!(m.state_hash(), end_hash, "replayed state differs from the recorded run");
+    assert_eq!(
+        m.state_hash(),
+        end_hash,
+        "replayed state differs from the recorded run"
+    );
 }

@@ -39,31 +39,45 @@ impl FromStr for HostFwd {
     type Err = HostFwdError;
 
     fn from_str(rule: &str) -> Result<Self, HostFwdError> {
-        let fail = |reason: String| HostFwdError { rule: rule.to_string(), reason };
-        let (host, guest) = rule.split_once('-').ok_or_else(|| fail("no `-` between the host and the guest side".into()))?;
+        let fail = |reason: String| HostFwdError {
+            rule: rule.to_string(),
+            reason,
+        };
+        let (host, guest) = rule
+            .split_once('-')
+            .ok_or_else(|| fail("no `-` between the host and the guest side".into()))?;
         let fields: Vec<&str> = host.split(':').collect();
         let (protocol, host_addr, host_port) = match fields.as_slice() {
             [proto, addr, port] => (*proto, *addr, *port),
             [addr, port] => ("", *addr, *port),
-            _ => return Err(fail(format!("host side `{host}` is not [PROTO:][ADDR]:PORT"))),
+            _ => {
+                return Err(fail(format!(
+                    "host side `{host}` is not [PROTO:][ADDR]:PORT"
+                )))
+            }
         };
         let protocol = match protocol {
             "" | "tcp" => Protocol::Tcp,
             "udp" => Protocol::Udp,
             other => return Err(fail(format!("unknown protocol `{other}` (tcp or udp)"))),
         };
-        let (guest_addr, guest_port) =
-            guest.split_once(':').ok_or_else(|| fail(format!("guest side `{guest}` is not [ADDR]:PORT")))?;
+        let (guest_addr, guest_port) = guest
+            .split_once(':')
+            .ok_or_else(|| fail(format!("guest side `{guest}` is not [ADDR]:PORT")))?;
         let addr = |s: &str, side: &str| -> Result<Option<Ipv4Addr>, HostFwdError> {
             if s.is_empty() {
                 return Ok(None);
             }
-            s.parse().map(Some).map_err(|_| fail(format!("{side} address `{s}` is not an IPv4 address")))
+            s.parse()
+                .map(Some)
+                .map_err(|_| fail(format!("{side} address `{s}` is not an IPv4 address")))
         };
         let port = |s: &str, side: &str| -> Result<u16, HostFwdError> {
             match s.parse::<u16>() {
                 Ok(p) if p != 0 => Ok(p),
-                _ => Err(fail(format!("{side} port `{s}` is not a port number (1-65535)"))),
+                _ => Err(fail(format!(
+                    "{side} port `{s}` is not a port number (1-65535)"
+                ))),
             }
         };
         Ok(HostFwd {
@@ -111,14 +125,25 @@ mod tests {
             }
         );
         let u = fwd("udp::5353-10.0.2.15:53");
-        assert_eq!((u.protocol, u.host_addr, u.guest_addr), (Protocol::Udp, Ipv4Addr::UNSPECIFIED, Some(Ipv4Addr::new(10, 0, 2, 15))));
+        assert_eq!(
+            (u.protocol, u.host_addr, u.guest_addr),
+            (
+                Protocol::Udp,
+                Ipv4Addr::UNSPECIFIED,
+                Some(Ipv4Addr::new(10, 0, 2, 15))
+            )
+        );
         assert_eq!(fwd(":127.0.0.1:2222-:22").protocol, Protocol::Tcp);
         assert_eq!(fwd("127.0.0.1:2222-:22").host_port, 2222);
     }
 
     #[test]
     fn display_round_trips() {
-        for s in ["tcp:127.0.0.1:8080-:80", "udp:0.0.0.0:5353-10.0.2.15:53", "tcp:10.1.2.3:1-:65535"] {
+        for s in [
+            "tcp:127.0.0.1:8080-:80",
+            "udp:0.0.0.0:5353-10.0.2.15:53",
+            "tcp:10.1.2.3:1-:65535",
+        ] {
             assert_eq!(fwd(s).to_string(), s);
             assert_eq!(fwd(&fwd(s).to_string()), fwd(s));
         }

@@ -37,7 +37,10 @@ use doppel_machine::InputEvent;
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
     #[error("libslirp refused to start a network {network}/{netmask}")]
-    SlirpInit { network: Ipv4Addr, netmask: Ipv4Addr },
+    SlirpInit {
+        network: Ipv4Addr,
+        netmask: Ipv4Addr,
+    },
     #[error("cannot set up the port forward `{rule}`: {reason}")]
     HostFwd { rule: String, reason: String },
     #[error("poll on the user network's sockets failed")]
@@ -120,7 +123,10 @@ pub struct LoopbackNet {
 
 impl LoopbackNet {
     pub fn new(input: InputSender) -> Self {
-        LoopbackNet { input, stats: Arc::default() }
+        LoopbackNet {
+            input,
+            stats: Arc::default(),
+        }
     }
 }
 
@@ -206,9 +212,15 @@ impl std::str::FromStr for NetMode {
 
 /// Start the backend `mode` asks for (`None` for [`NetMode::None`]: the machine has no device).
 /// Frames for the guest go to `input`.
-pub fn start(mode: NetMode, config: UserNetConfig, input: &InputSender) -> Result<Option<Box<dyn NetBackend>>, NetError> {
+pub fn start(
+    mode: NetMode,
+    config: UserNetConfig,
+    input: &InputSender,
+) -> Result<Option<Box<dyn NetBackend>>, NetError> {
     if mode != NetMode::User && !config.hostfwd.is_empty() {
-        return Err(NetError::HostFwdWithoutUser { backend: mode.name() });
+        return Err(NetError::HostFwdWithoutUser {
+            backend: mode.name(),
+        });
     }
     Ok(match mode {
         NetMode::None => None,

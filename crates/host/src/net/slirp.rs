@@ -35,9 +35,11 @@ mod ffi {
         _opaque: [u8; 0],
     }
 
-    pub type SlirpWriteCb = unsafe extern "C" fn(buf: *const c_void, len: usize, opaque: *mut c_void) -> isize;
+    pub type SlirpWriteCb =
+        unsafe extern "C" fn(buf: *const c_void, len: usize, opaque: *mut c_void) -> isize;
     pub type SlirpTimerCb = unsafe extern "C" fn(opaque: *mut c_void);
-    pub type SlirpAddPollCb = unsafe extern "C" fn(fd: c_int, events: c_int, opaque: *mut c_void) -> c_int;
+    pub type SlirpAddPollCb =
+        unsafe extern "C" fn(fd: c_int, events: c_int, opaque: *mut c_void) -> c_int;
     pub type SlirpGetREventsCb = unsafe extern "C" fn(idx: c_int, opaque: *mut c_void) -> c_int;
 
     /// `SlirpCb`, fields up to version 4 of the configuration.
@@ -46,14 +48,27 @@ mod ffi {
         pub send_packet: Option<SlirpWriteCb>,
         pub guest_error: Option<unsafe extern "C" fn(msg: *const c_char, opaque: *mut c_void)>,
         pub clock_get_ns: Option<unsafe extern "C" fn(opaque: *mut c_void) -> i64>,
-        pub timer_new: Option<unsafe extern "C" fn(cb: SlirpTimerCb, cb_opaque: *mut c_void, opaque: *mut c_void) -> *mut c_void>,
+        pub timer_new: Option<
+            unsafe extern "C" fn(
+                cb: SlirpTimerCb,
+                cb_opaque: *mut c_void,
+                opaque: *mut c_void,
+            ) -> *mut c_void,
+        >,
         pub timer_free: Option<unsafe extern "C" fn(timer: *mut c_void, opaque: *mut c_void)>,
-        pub timer_mod: Option<unsafe extern "C" fn(timer: *mut c_void, expire_time: i64, opaque: *mut c_void)>,
+        pub timer_mod:
+            Option<unsafe extern "C" fn(timer: *mut c_void, expire_time: i64, opaque: *mut c_void)>,
         pub register_poll_fd: Option<unsafe extern "C" fn(fd: c_int, opaque: *mut c_void)>,
         pub unregister_poll_fd: Option<unsafe extern "C" fn(fd: c_int, opaque: *mut c_void)>,
         pub notify: Option<unsafe extern "C" fn(opaque: *mut c_void)>,
         pub init_completed: Option<unsafe extern "C" fn(slirp: *mut Slirp, opaque: *mut c_void)>,
-        pub timer_new_opaque: Option<unsafe extern "C" fn(id: SlirpTimerId, cb_opaque: *mut c_void, opaque: *mut c_void) -> *mut c_void>,
+        pub timer_new_opaque: Option<
+            unsafe extern "C" fn(
+                id: SlirpTimerId,
+                cb_opaque: *mut c_void,
+                opaque: *mut c_void,
+            ) -> *mut c_void,
+        >,
     }
 
     /// `SlirpConfig` version 4 (libslirp 4.7). Newer libraries accept older versions.
@@ -90,10 +105,24 @@ mod ffi {
 
     #[link(name = "slirp")]
     extern "C" {
-        pub fn slirp_new(cfg: *const SlirpConfig, callbacks: *const SlirpCb, opaque: *mut c_void) -> *mut Slirp;
+        pub fn slirp_new(
+            cfg: *const SlirpConfig,
+            callbacks: *const SlirpCb,
+            opaque: *mut c_void,
+        ) -> *mut Slirp;
         pub fn slirp_cleanup(slirp: *mut Slirp);
-        pub fn slirp_pollfds_fill(slirp: *mut Slirp, timeout: *mut u32, add_poll: SlirpAddPollCb, opaque: *mut c_void);
-        pub fn slirp_pollfds_poll(slirp: *mut Slirp, select_error: c_int, get_revents: SlirpGetREventsCb, opaque: *mut c_void);
+        pub fn slirp_pollfds_fill(
+            slirp: *mut Slirp,
+            timeout: *mut u32,
+            add_poll: SlirpAddPollCb,
+            opaque: *mut c_void,
+        );
+        pub fn slirp_pollfds_poll(
+            slirp: *mut Slirp,
+            select_error: c_int,
+            get_revents: SlirpGetREventsCb,
+            opaque: *mut c_void,
+        );
         pub fn slirp_input(slirp: *mut Slirp, pkt: *const u8, pkt_len: c_int);
         pub fn slirp_handle_timer(slirp: *mut Slirp, id: SlirpTimerId, cb_opaque: *mut c_void);
         pub fn slirp_add_hostfwd(
@@ -112,11 +141,15 @@ mod ffi {
 /// The version of the libslirp this process runs with, e.g. `4.7.0`.
 pub fn version() -> String {
     // SAFETY: slirp_version_string returns a pointer to a static NUL-terminated string.
-    unsafe { CStr::from_ptr(ffi::slirp_version_string()) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(ffi::slirp_version_string()) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn in_addr(a: Ipv4Addr) -> libc::in_addr {
-    libc::in_addr { s_addr: u32::from(a).to_be() }
+    libc::in_addr {
+        s_addr: u32::from(a).to_be(),
+    }
 }
 
 /// Receives each frame libslirp sends to the guest.
@@ -171,7 +204,12 @@ unsafe fn state<'a>(opaque: *mut c_void) -> &'a mut State {
 
 unsafe extern "C" fn cb_send_packet(buf: *const c_void, len: usize, opaque: *mut c_void) -> isize {
     // SAFETY: libslirp passes the opaque pointer of slirp_new, and a buffer of `len` bytes.
-    let (st, frame) = unsafe { (state(opaque), std::slice::from_raw_parts(buf.cast::<u8>(), len)) };
+    let (st, frame) = unsafe {
+        (
+            state(opaque),
+            std::slice::from_raw_parts(buf.cast::<u8>(), len),
+        )
+    };
     (st.send)(frame);
     isize::try_from(len).unwrap_or(isize::MAX)
 }
@@ -188,17 +226,29 @@ unsafe extern "C" fn cb_clock_get_ns(opaque: *mut c_void) -> i64 {
 }
 
 fn new_timer(opaque: *mut c_void, kind: TimerKind, cb_opaque: *mut c_void) -> *mut c_void {
-    let timer = Box::into_raw(Box::new(Timer { kind, cb_opaque, expire_ms: None }));
+    let timer = Box::into_raw(Box::new(Timer {
+        kind,
+        cb_opaque,
+        expire_ms: None,
+    }));
     // SAFETY: the opaque pointer of slirp_new.
     unsafe { state(opaque) }.timers.push(timer);
     timer.cast()
 }
 
-unsafe extern "C" fn cb_timer_new(cb: ffi::SlirpTimerCb, cb_opaque: *mut c_void, opaque: *mut c_void) -> *mut c_void {
+unsafe extern "C" fn cb_timer_new(
+    cb: ffi::SlirpTimerCb,
+    cb_opaque: *mut c_void,
+    opaque: *mut c_void,
+) -> *mut c_void {
     new_timer(opaque, TimerKind::Callback(cb), cb_opaque)
 }
 
-unsafe extern "C" fn cb_timer_new_opaque(id: ffi::SlirpTimerId, cb_opaque: *mut c_void, opaque: *mut c_void) -> *mut c_void {
+unsafe extern "C" fn cb_timer_new_opaque(
+    id: ffi::SlirpTimerId,
+    cb_opaque: *mut c_void,
+    opaque: *mut c_void,
+) -> *mut c_void {
     new_timer(opaque, TimerKind::Opaque(id), cb_opaque)
 }
 
@@ -241,14 +291,20 @@ unsafe extern "C" fn cb_add_poll(fd: c_int, events: c_int, opaque: *mut c_void) 
     if events & ffi::SLIRP_POLL_PRI != 0 {
         ev |= libc::POLLPRI;
     }
-    st.pollfds.push(libc::pollfd { fd, events: ev, revents: 0 });
+    st.pollfds.push(libc::pollfd {
+        fd,
+        events: ev,
+        revents: 0,
+    });
     c_int::try_from(st.pollfds.len() - 1).unwrap_or(c_int::MAX)
 }
 
 unsafe extern "C" fn cb_get_revents(idx: c_int, opaque: *mut c_void) -> c_int {
     // SAFETY: the opaque pointer we pass to slirp_pollfds_poll (the same State).
     let st = unsafe { state(opaque) };
-    let Some(p) = usize::try_from(idx).ok().and_then(|i| st.pollfds.get(i)) else { return 0 };
+    let Some(p) = usize::try_from(idx).ok().and_then(|i| st.pollfds.get(i)) else {
+        return 0;
+    };
     let mut r = 0;
     if p.revents & libc::POLLIN != 0 {
         r |= ffi::SLIRP_POLL_IN;
@@ -336,7 +392,10 @@ impl Slirp {
         if raw.is_null() {
             // SAFETY: `state` came from Box::into_raw above and libslirp did not keep it.
             drop(unsafe { Box::from_raw(state) });
-            return Err(NetError::SlirpInit { network: config.network, netmask: config.netmask });
+            return Err(NetError::SlirpInit {
+                network: config.network,
+                netmask: config.netmask,
+            });
         }
         let mut slirp = Slirp { raw, state };
         for fwd in &config.hostfwd {
@@ -360,7 +419,10 @@ impl Slirp {
             )
         };
         if rc < 0 {
-            return Err(NetError::HostFwd { rule: fwd.to_string(), reason: std::io::Error::last_os_error().to_string() });
+            return Err(NetError::HostFwd {
+                rule: fwd.to_string(),
+                reason: std::io::Error::last_os_error().to_string(),
+            });
         }
         Ok(())
     }
@@ -368,7 +430,9 @@ impl Slirp {
     /// A frame the guest sent. Frames for the guest (ARP replies, DHCP, TCP data) may be sent from
     /// inside this call.
     pub fn input(&mut self, frame: &[u8]) {
-        let Ok(len) = c_int::try_from(frame.len()) else { return };
+        let Ok(len) = c_int::try_from(frame.len()) else {
+            return;
+        };
         // SAFETY: self.raw is live; the buffer is valid for `len` bytes during the call.
         unsafe { ffi::slirp_input(self.raw, frame.as_ptr(), len) };
     }
@@ -380,13 +444,18 @@ impl Slirp {
         let now_ms = self.now_ms();
         let mut timeout = u32::try_from(max_wait.as_millis()).unwrap_or(u32::MAX);
         if let Some(due) = self.next_timer_ms() {
-            timeout = timeout.min(u32::try_from(due.saturating_sub(now_ms).max(0)).unwrap_or(u32::MAX));
+            timeout =
+                timeout.min(u32::try_from(due.saturating_sub(now_ms).max(0)).unwrap_or(u32::MAX));
         }
         {
             // SAFETY: our own state; no other reference to it is live here.
             let st = unsafe { &mut *self.state };
             st.pollfds.clear();
-            st.pollfds.push(libc::pollfd { fd: wake.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            st.pollfds.push(libc::pollfd {
+                fd: wake.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
         }
         // SAFETY: self.raw is live; the callback gets our state pointer, the same one slirp_new
         // has, which no Rust reference aliases during the call.
@@ -404,10 +473,20 @@ impl Slirp {
             return Err(NetError::Poll(err));
         }
         // SAFETY: as for slirp_pollfds_fill.
-        unsafe { ffi::slirp_pollfds_poll(self.raw, c_int::from(rc < 0), cb_get_revents, self.state.cast()) };
+        unsafe {
+            ffi::slirp_pollfds_poll(
+                self.raw,
+                c_int::from(rc < 0),
+                cb_get_revents,
+                self.state.cast(),
+            )
+        };
         self.fire_timers();
         // SAFETY: our own state; no other reference to it is live here.
-        let woken = unsafe { &*self.state }.pollfds.first().is_some_and(|p| p.revents != 0);
+        let woken = unsafe { &*self.state }
+            .pollfds
+            .first()
+            .is_some_and(|p| p.revents != 0);
         Ok(woken)
     }
 
@@ -420,7 +499,10 @@ impl Slirp {
         // SAFETY: our own state and its live timers; no other reference is live here.
         let st = unsafe { &*self.state };
         // SAFETY: every pointer in `timers` is a live Box<Timer>.
-        st.timers.iter().filter_map(|&t| unsafe { (*t).expire_ms }).min()
+        st.timers
+            .iter()
+            .filter_map(|&t| unsafe { (*t).expire_ms })
+            .min()
     }
 
     /// Call the timers whose expiry has passed (each disarmed first; it may re-arm itself).
@@ -431,7 +513,10 @@ impl Slirp {
                 // SAFETY: our own state; no other reference to it is live here.
                 let st = unsafe { &*self.state };
                 // SAFETY: every pointer in `timers` is a live Box<Timer>.
-                st.timers.iter().copied().find(|&t| unsafe { (*t).expire_ms }.is_some_and(|e| e <= now))
+                st.timers
+                    .iter()
+                    .copied()
+                    .find(|&t| unsafe { (*t).expire_ms }.is_some_and(|e| e <= now))
             };
             let Some(t) = due else { break };
             // SAFETY: `t` is live (in the list); read its fields and disarm it before the call,
@@ -442,7 +527,9 @@ impl Slirp {
             };
             match kind {
                 // SAFETY: the id and cb_opaque libslirp gave when creating the timer.
-                TimerKind::Opaque(id) => unsafe { ffi::slirp_handle_timer(self.raw, id, cb_opaque) },
+                TimerKind::Opaque(id) => unsafe {
+                    ffi::slirp_handle_timer(self.raw, id, cb_opaque)
+                },
                 // SAFETY: the callback and argument libslirp gave when creating the timer.
                 TimerKind::Callback(cb) => unsafe { cb(cb_opaque) },
             }
@@ -510,7 +597,11 @@ mod tests {
     #[test]
     fn version_is_4_or_later() {
         let v = version();
-        let major: u32 = v.split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
+        let major: u32 = v
+            .split('.')
+            .next()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0);
         assert!(major >= 4, "libslirp {v}");
     }
 }

@@ -59,31 +59,48 @@ fn without_a_backend_frames_go_to_the_sink_and_null_counts_them() {
     env.output(3, Output::NetTx(&[0; 60]));
     let s = env.network_stats().unwrap();
     assert_eq!((s.tx_frames, s.tx_bytes, s.rx_frames), (2, 160, 0));
-    assert_eq!(sink.0.lock().unwrap().len(), 1, "a backend takes the frames instead of the sink");
+    assert_eq!(
+        sink.0.lock().unwrap().len(),
+        1,
+        "a backend takes the frames instead of the sink"
+    );
     assert_eq!(env.poll(4).unwrap(), None);
 }
 
 #[test]
 fn loopback_returns_each_frame_as_received_input() {
     let (mut env, input) = LiveEnvironment::new(Box::new(Sink::default()));
-    let backend = start(NetMode::Loopback, UserNetConfig::default(), &input).unwrap().unwrap();
+    let backend = start(NetMode::Loopback, UserNetConfig::default(), &input)
+        .unwrap()
+        .unwrap();
     env.set_network(backend);
     env.output(10, Output::NetTx(b"hello"));
-    assert_eq!(env.poll(11).unwrap(), Some(InputEvent::NetRx(b"hello".to_vec())));
+    assert_eq!(
+        env.poll(11).unwrap(),
+        Some(InputEvent::NetRx(b"hello".to_vec()))
+    );
     assert_eq!(env.network_stats().unwrap().rx_bytes, 5);
 }
 
 #[test]
 fn user_network_answers_arp_for_the_gateway_and_dns() {
     let (mut env, input) = LiveEnvironment::new(Box::new(Sink::default()));
-    env.set_network(start(NetMode::User, UserNetConfig::default(), &input).unwrap().unwrap());
+    env.set_network(
+        start(NetMode::User, UserNetConfig::default(), &input)
+            .unwrap()
+            .unwrap(),
+    );
     for target in [Ipv4Addr::new(10, 0, 2, 2), Ipv4Addr::new(10, 0, 2, 3)] {
         env.output(0, Output::NetTx(&arp_request(target)));
         let reply = next_rx(&mut env);
         assert_eq!(&reply[0..6], &GUEST_MAC, "to the guest");
         assert_eq!(&reply[12..14], &[0x08, 0x06], "an ARP frame");
         assert_eq!(&reply[20..22], &[0, 2], "a reply");
-        assert_eq!(&reply[28..32], &target.octets(), "from the address asked for");
+        assert_eq!(
+            &reply[28..32],
+            &target.octets(),
+            "from the address asked for"
+        );
         assert_eq!(&reply[38..42], &[10, 0, 2, 15]);
     }
     let s = env.network_stats().unwrap();
@@ -96,27 +113,58 @@ fn a_forward_whose_host_port_is_taken_fails_naming_the_rule() {
     let port = taken.local_addr().unwrap().port();
     let rule: HostFwd = format!("tcp:127.0.0.1:{port}-:80").parse().unwrap();
     let (_env, input) = LiveEnvironment::new(Box::new(Sink::default()));
-    let config = UserNetConfig { hostfwd: vec![rule], ..UserNetConfig::default() };
-    let err = start(NetMode::User, config, &input).err().expect("the port is taken");
-    assert!(err.to_string().contains(&format!("tcp:127.0.0.1:{port}-:80")), "{err}");
+    let config = UserNetConfig {
+        hostfwd: vec![rule],
+        ..UserNetConfig::default()
+    };
+    let err = start(NetMode::User, config, &input)
+        .err()
+        .expect("the port is taken");
+    assert!(
+        err.to_string()
+            .contains(&format!("tcp:127.0.0.1:{port}-:80")),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_forward_listens_on_the_host() {
     // Reserve a free port, release it, forward it: the host can then connect (slirp accepts, then
     // tries the guest, which does not answer here).
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let (_env, input) = LiveEnvironment::new(Box::new(Sink::default()));
     let rule = format!("tcp:127.0.0.1:{port}-:80").parse().unwrap();
-    let _net = start(NetMode::User, UserNetConfig { hostfwd: vec![rule], ..UserNetConfig::default() }, &input).unwrap();
+    let _net = start(
+        NetMode::User,
+        UserNetConfig {
+            hostfwd: vec![rule],
+            ..UserNetConfig::default()
+        },
+        &input,
+    )
+    .unwrap();
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
 }
 
 #[test]
 fn forwards_need_the_user_backend() {
     let (_env, input) = LiveEnvironment::new(Box::new(Sink::default()));
-    let config = UserNetConfig { hostfwd: vec!["tcp::8080-:80".parse().unwrap()], ..UserNetConfig::default() };
+    let config = UserNetConfig {
+        hostfwd: vec!["tcp::8080-:80".parse().unwrap()],
+        ..UserNetConfig::default()
+    };
     let err = start(NetMode::Null, config, &input).err().unwrap();
-    assert!(err.to_string().contains("--hostfwd needs --net user"), "{err}");
-    assert!("bogus".parse::<NetMode>().unwrap_err().to_string().contains("known: none, null, loopback, user"));
+    assert!(
+        err.to_string().contains("--hostfwd needs --net user"),
+        "{err}"
+    );
+    assert!("bogus"
+        .parse::<NetMode>()
+        .unwrap_err()
+        .to_string()
+        .contains("known: none, null, loopback, user"));
 }

@@ -63,7 +63,13 @@ impl UserNet {
                 return Err(NetError::ThreadGone);
             }
         }
-        Ok(UserNet { frames: frames_tx, wake, stop, stats, thread: Some(thread) })
+        Ok(UserNet {
+            frames: frames_tx,
+            wake,
+            stop,
+            stats,
+            thread: Some(thread),
+        })
     }
 
     fn kick(&self) {
