@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use doppel_host::images::read_image;
 use doppel_host::live::LiveEnvironment;
+use doppel_host::net::{self, HostFwd, NetMode, UserNetConfig};
 use doppel_host::terminal::{self, RawMode, StdoutSink};
 use doppel_machine::devices::DevicesConfig;
 use doppel_machine::machine::{BootMode, Exit, Machine, MachineConfig};
@@ -20,6 +21,7 @@ pub enum VmCommand {
     ///   doppel vm run --kernel Image --initrd initramfs.cpio
     ///   doppel vm run --kernel Image --initrd initramfs.cpio --append "console=ttyS0 doppel.run=cpuloop"
     ///   doppel vm run --kernel Image --disk disk.img --memory 512M --fb 1024x768
+    ///   doppel vm run --kernel Image --initrd initramfs.cpio --net user --hostfwd tcp:127.0.0.1:8080-:80
     ///
     /// Exit status: the guest's power-off code (0 when it powers off cleanly or you quit with
     /// Ctrl-A x), 3 when --max-instructions stops it, 1 on an error.
@@ -57,6 +59,16 @@ pub struct RunArgs {
     /// Boot in M-mode at the start of RAM (ISA tests, firmware) instead of Linux's S-mode entry.
     #[arg(long)]
     bare_metal: bool,
+    /// Network backend of the virtio-net device: `null` (a device whose frames go nowhere),
+    /// `user` (user-mode networking with libslirp, like QEMU's `-nic user`: the guest is 10.0.2.15/24,
+    /// the host 10.0.2.2, DNS 10.0.2.3, and it reaches whatever the host reaches), `loopback`
+    /// (frames come straight back), or `none` (no network device).
+    #[arg(long, default_value = "null", value_name = "BACKEND")]
+    net: NetMode,
+    /// Forward a host port into the guest (with --net user), QEMU's hostfwd syntax:
+    /// [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT, e.g. tcp:127.0.0.1:8080-:80. Repeatable.
+    #[arg(long, value_name = "RULE")]
+    hostfwd: Vec<HostFwd>,
     /// Print instructions executed, wall time and guest MIPS on exit.
     #[arg(long)]
     stats: bool,
@@ -135,6 +147,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         instructions_per_tick: args.instructions_per_tick,
         devices: DevicesConfig {
             disk,
+            net: args.net != NetMode::None,
             ..DevicesConfig::default()
         },
         boot: if args.bare_metal {
@@ -146,6 +159,15 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let mut machine = Machine::new(config).context("cannot build the machine")?;
 
     let (mut env, input) = LiveEnvironment::new(Box::new(StdoutSink::default()));
+    let net_config = UserNetConfig {
+        hostfwd: args.hostfwd.clone(),
+        ..UserNetConfig::default()
+    };
+    if let Some(backend) =
+        net::start(args.net, net_config, &input).context("cannot start the network")?
+    {
+        env.set_network(backend);
+    }
     let raw = RawMode::enable();
     terminal::spawn_stdin_reader(input).context("cannot read the terminal")?;
 
@@ -170,6 +192,16 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             machine.now() as f64 / doppel_machine::TIMEBASE_HZ as f64,
             peak_rss().unwrap_or_else(|| "unknown".into()),
         );
+        if let Some(s) = env.network_stats() {
+            eprintln!(
+                "doppel: network ({}): guest sent {} frames ({} bytes), received {} frames ({} bytes)",
+                args.net.name(),
+                s.tx_frames,
+                s.tx_bytes,
+                s.rx_frames,
+                s.rx_bytes
+            );
+        }
     }
     Ok(match exit {
         None => {
