@@ -40,7 +40,7 @@ fn glyph(px: &mut [u8], w: usize, cx: usize, cy: usize, c: u32) {
     for y in 0..16 {
         for x in 0..8 {
             let seed = c.wrapping_mul(2_654_435_761) ^ (y as u32 * 7 + x as u32).wrapping_mul(40503);
-            let on = y < 12 && x < 7 && c != 0 && (seed >> 7) % 3 == 0;
+            let on = y < 12 && x < 7 && c != 0 && (seed >> 7).is_multiple_of(3);
             let at = ((cy * 16 + y) * w + cx * 8 + x) * 4;
             px[at..at + 4].copy_from_slice(&(if on { FG } else { BG }).to_le_bytes());
         }
