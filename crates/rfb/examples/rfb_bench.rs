@@ -53,7 +53,7 @@ fn terminal(w: usize, h: usize, first: u32, line_len: impl Fn(u32) -> usize) -> 
     for row in 0..h / 16 {
         let l = first + row as u32;
         for col in 0..w / 8 {
-            let c = if col < line_len(l) { 33 + (l * 31 + col as u32 * 17) % 90 } else { 0 };
+            let c = if col < line_len(l) { 33 + ((l.wrapping_mul(2_246_822_519) ^ (col as u32).wrapping_mul(3_266_489_917)) >> 9) % 90 } else { 0 };
             glyph(&mut px, w, col, row, c);
         }
     }

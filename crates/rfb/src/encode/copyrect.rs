@@ -10,7 +10,7 @@
 //!    bounding box finds where each probe occurred before (a small bitset filters before the hash
 //!    map lookup; every hit is verified pixel by pixel). Each hit votes for an offset
 //!    `(source - destination)`; the zero offset (unchanged pixels) does not count.
-//! 3. **Rectangles.** For the best few offsets, each damaged rectangle is masked with
+//! 3. **Rectangles.** For the best few offsets, the damage's bounding box is masked with
 //!    "new pixel equals the old pixel at the offset", and the largest all-true rectangle of the
 //!    mask (histogram method, linear in the area) becomes a CopyRect if it is big enough.
 //!
@@ -35,6 +35,10 @@ const MAX_OFFSETS: usize = 4;
 /// Votes an offset needs to be tried.
 const MIN_VOTES: u32 = 3;
 const BASE: u64 = 0x100_0000_01b3;
+/// A probe found in more places than this does not vote.
+const AMBIGUOUS: usize = 8;
+/// Histogram passes per mask at most (each is linear in the mask's area).
+const MAX_PASSES: usize = 8;
 
 /// A detected move: copy `dest.w x dest.h` pixels from `(src_x, src_y)` to `dest`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +114,9 @@ pub fn detect_moves(old: &Source<'_>, new: &Source<'_>, damage: &[Rect]) -> Vec<
         probes.entry(h).or_default().push((x, y));
     }
     // 2. votes
-    let mut votes: HashMap<(i32, i32), u32> = HashMap::new();
+    // Hits per probe; a probe found in many places (a common glyph pair, a repeated pattern) is
+    // ambiguous and does not vote.
+    let mut hits_of: HashMap<(usize, usize), Vec<(i32, i32)>> = HashMap::new();
     let top = (0..RUN - 1).fold(1u64, |p, _| p.wrapping_mul(BASE));
     let (bx0, by0, bw, bh) = (usize::from(bbox.x), usize::from(bbox.y), usize::from(bbox.w), usize::from(bbox.h));
     if bw >= RUN {
@@ -128,12 +134,18 @@ pub fn detect_moves(old: &Source<'_>, new: &Source<'_>, damage: &[Rect]) -> Vec<
                 }
                 let Some(hits) = probes.get(&h) else { continue };
                 for &(px, py) in hits {
-                    if (px, py) != (ox, oy) && run_eq(new, px, py, old, ox, oy) {
-                        let d = (signed(ox) - signed(px), signed(oy) - signed(py));
-                        *votes.entry(d).or_default() += 1;
+                    let list = hits_of.entry((px, py)).or_default();
+                    if list.len() <= AMBIGUOUS && (px, py) != (ox, oy) && run_eq(new, px, py, old, ox, oy) {
+                        list.push((signed(ox) - signed(px), signed(oy) - signed(py)));
                     }
                 }
             }
+        }
+    }
+    let mut votes: HashMap<(i32, i32), u32> = HashMap::new();
+    for list in hits_of.values().filter(|l| l.len() <= AMBIGUOUS) {
+        for &d in list {
+            *votes.entry(d).or_default() += 1;
         }
     }
     let mut offsets: Vec<((i32, i32), u32)> = votes.into_iter().filter(|&(_, v)| v >= MIN_VOTES).collect();
@@ -144,16 +156,30 @@ pub fn detect_moves(old: &Source<'_>, new: &Source<'_>, damage: &[Rect]) -> Vec<
     // and read nothing an earlier one wrote.
     let mut cands: Vec<Move> = offsets
         .iter()
-        .flat_map(|&((dx, dy), _)| damage.iter().flat_map(move |r| matches(old, new, *r, dx, dy)))
+        .flat_map(|&((dx, dy), _)| matches(old, new, bbox, dx, dy))
         .collect();
     cands.sort_by_key(|m| std::cmp::Reverse(m.dest.area()));
     let mut moves: Vec<Move> = Vec::new();
     for m in cands {
-        let ok = moves.iter().all(|p| p.dest.intersect(&m.dest).is_empty() && p.dest.intersect(&m.src()).is_empty());
-        if ok {
+        if moves.iter().all(|p| p.dest.intersect(&m.dest).is_empty()) {
             moves.push(m);
         }
     }
+    // Order: a move whose source lies where a later one writes must go first. Sorting by the
+    // direction of the copy handles a scroll split in pieces; anything still reading an earlier
+    // destination is dropped.
+    moves.sort_by_key(|m| {
+        let up = i32::from(m.src_y) >= i32::from(m.dest.y);
+        let left = i32::from(m.src_x) >= i32::from(m.dest.x);
+        (if up { i32::from(m.dest.y) } else { -i32::from(m.dest.y) }, if left { i32::from(m.dest.x) } else { -i32::from(m.dest.x) })
+    });
+    let mut ordered: Vec<Move> = Vec::with_capacity(moves.len());
+    for m in moves {
+        if ordered.iter().all(|p| p.dest.intersect(&m.src()).is_empty()) {
+            ordered.push(m);
+        }
+    }
+    let moves = ordered;
     moves
 }
 
@@ -199,7 +225,9 @@ fn matches(old: &Source<'_>, new: &Source<'_>, r: Rect, dx: i32, dy: i32) -> Vec
     let mut out = Vec::new();
     let mut heights = vec![0usize; width];
     let mut stack: Vec<(usize, usize)> = Vec::with_capacity(width + 1); // (start, height)
-    while out.len() < MAX_PER_MASK {
+    let mut passes = 0;
+    while out.len() < MAX_PER_MASK && passes < MAX_PASSES {
+        passes += 1;
         heights.iter_mut().for_each(|v| *v = 0);
         let mut best = (0usize, 0usize, 0usize, 0usize, 0usize); // area, x, y, w, h (mask coords)
         for y in 0..height {
