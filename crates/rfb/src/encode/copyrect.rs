@@ -179,8 +179,7 @@ pub fn detect_moves(old: &Source<'_>, new: &Source<'_>, damage: &[Rect]) -> Vec<
             ordered.push(m);
         }
     }
-    let moves = ordered;
-    moves
+    ordered
 }
 
 fn signed(v: usize) -> i32 {
