@@ -307,7 +307,7 @@ impl Snapshot {
             .map_err(|e| SnapshotError::Malformed { section: "meta", reason: e.to_string() })?;
         let ram_size = usize::try_from(meta.machine.ram_size)
             .ok()
-            .filter(|s| *s > 0 && s % PAGE_SIZE == 0 && *s <= 64 << 30)
+            .filter(|s| *s > 0 && s.is_multiple_of(PAGE_SIZE) && *s <= 64 << 30)
             .ok_or_else(|| SnapshotError::Invalid(format!("RAM size {} is not a multiple of 4096 up to 64 GiB", meta.machine.ram_size)))?;
         let state_bytes = read_section(&mut input, 2, "state", MAX_STATE)?;
         let mut state: MachineState = persist::decode(&state_bytes)
@@ -413,7 +413,7 @@ fn read_section<R: Read>(input: &mut R, kind: u8, section: &'static str, limit: 
 /// Split a sparse section into (index, page) entries with `index_len`-byte little-endian indices.
 fn sparse_entries<'a>(bytes: &'a [u8], index_len: usize, section: &'static str) -> Result<Vec<(u64, &'a [u8])>, SnapshotError> {
     let entry = index_len + PAGE_SIZE;
-    if bytes.len() % entry != 0 {
+    if !bytes.len().is_multiple_of(entry) {
         return Err(SnapshotError::Malformed { section, reason: format!("{} bytes is not a whole number of pages", bytes.len()) });
     }
     Ok(bytes
