@@ -4,73 +4,17 @@
 //! `$DOPPEL_CACHE/guest/current`, else `~/.cache/doppel/guest/current`; `scripts/test.sh` builds
 //! it first. A missing guest fails the tests (it never skips them).
 
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use doppel_host::disk::FileDisk;
 use doppel_machine::devices::DevicesConfig;
 use doppel_machine::machine::{Exit, Machine, MachineConfig};
-use doppel_machine::{
-    EnvError, Environment, IdleState, InputEvent, InstructionCount, NullEnvironment, Output, Ticks,
-};
-
-fn guest_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("DOPPEL_GUEST_DIR") {
-        return PathBuf::from(dir);
-    }
-    let cache = std::env::var_os("DOPPEL_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/doppel")))
-        .expect("DOPPEL_CACHE or HOME is set");
-    cache.join("guest/current")
-}
-
-fn guest_file(name: &str) -> PathBuf {
-    let path = guest_dir().join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: build the guest with `bash guest/build.sh`",
-        path.display()
-    );
-    path
-}
+use doppel_machine::InputEvent;
+use doppel_testkit::{guest_config, guest_dir, guest_file, Scripted};
 
 fn config(cmdline: &str) -> MachineConfig {
-    MachineConfig {
-        kernel: std::fs::read(guest_file("Image")).unwrap(),
-        initrd: Some(std::fs::read(guest_file("initramfs.cpio")).unwrap()),
-        cmdline: format!("console=ttyS0 panic=-1 {cmdline}"),
-        ..MachineConfig::default()
-    }
-}
-
-/// A deterministic environment whose input the test script pushes between slices.
-#[derive(Default)]
-struct Scripted {
-    inner: NullEnvironment,
-    queue: VecDeque<InputEvent>,
-}
-
-impl Scripted {
-    fn console(&self) -> String {
-        String::from_utf8_lossy(&self.inner.console).into_owned()
-    }
-}
-
-impl Environment for Scripted {
-    fn poll(&mut self, _icount: InstructionCount) -> Result<Option<InputEvent>, EnvError> {
-        Ok(self.queue.pop_front())
-    }
-    fn idle(&mut self, state: IdleState) -> Result<Ticks, EnvError> {
-        self.inner.idle(state)
-    }
-    fn entropy(&mut self, icount: InstructionCount, buf: &mut [u8]) {
-        self.inner.entropy(icount, buf);
-    }
-    fn output(&mut self, icount: InstructionCount, output: Output<'_>) {
-        self.inner.output(icount, output);
-    }
+    guest_config(cmdline)
 }
 
 /// Guest instructions a test may spend before it is declared stuck.
