@@ -16,6 +16,9 @@ use crate::ram::GuestRam;
 pub(super) enum Flow {
     /// Fall through to the next instruction.
     Next,
+    /// Fall through unless a slow path asked to end the block (`Cpu::end_block`): what
+    /// instructions that access memory return, so that the others skip the test.
+    Check,
     /// Continue at this address (the block ends).
     Jump(u64),
 }
@@ -105,7 +108,8 @@ impl Cpu {
             let ic = base + k;
             k += 1;
             match self.exec(insn, pc, ic, bus, env) {
-                Ok(Flow::Next) => {
+                Ok(Flow::Next) => pc = pc.wrapping_add(u64::from(insn.len)),
+                Ok(Flow::Check) => {
                     pc = pc.wrapping_add(u64::from(insn.len));
                     if self.end_block {
                         break;
@@ -220,7 +224,7 @@ impl Cpu {
         });
         self.icount = ic + 1;
         match res {
-            Ok(Flow::Next) => self.pc = pc + 4,
+            Ok(Flow::Next | Flow::Check) => self.pc = pc + 4,
             Ok(Flow::Jump(t)) => self.pc = t,
             Err(ex) if ex.cause == cause::ECALL_S && self.host_sbi => return BlockExit::Sbi,
             Err(ex) => self.trap(ex.cause, false, ex.tval),
@@ -368,46 +372,57 @@ impl Cpu {
             Op::Ld => {
                 let a = x[rs1].wrapping_add(imm);
                 self.x[rd] = self.load::<8>(a, ic, bus, env)?;
+                return Ok(Flow::Check);
             }
             Op::Sd => {
                 let (a, v) = (x[rs1].wrapping_add(imm), x[rs2]);
                 self.store::<8>(a, v, ic, bus, env)?;
+                return Ok(Flow::Check);
             }
             Op::Lw => {
                 let a = x[rs1].wrapping_add(imm);
                 self.x[rd] = self.load::<4>(a, ic, bus, env)? as i32 as i64 as u64;
+                return Ok(Flow::Check);
             }
             Op::Lwu => {
                 let a = x[rs1].wrapping_add(imm);
                 self.x[rd] = self.load::<4>(a, ic, bus, env)?;
+                return Ok(Flow::Check);
             }
             Op::Lh => {
                 let a = x[rs1].wrapping_add(imm);
                 self.x[rd] = self.load::<2>(a, ic, bus, env)? as i16 as i64 as u64;
+                return Ok(Flow::Check);
             }
             Op::Lhu => {
                 let a = x[rs1].wrapping_add(imm);
                 self.x[rd] = self.load::<2>(a, ic, bus, env)?;
+                return Ok(Flow::Check);
             }
             Op::Lb => {
                 let a = x[rs1].wrapping_add(imm);
                 self.x[rd] = self.load::<1>(a, ic, bus, env)? as i8 as i64 as u64;
+                return Ok(Flow::Check);
             }
             Op::Lbu => {
                 let a = x[rs1].wrapping_add(imm);
                 self.x[rd] = self.load::<1>(a, ic, bus, env)?;
+                return Ok(Flow::Check);
             }
             Op::Sw => {
                 let (a, v) = (x[rs1].wrapping_add(imm), x[rs2]);
                 self.store::<4>(a, v, ic, bus, env)?;
+                return Ok(Flow::Check);
             }
             Op::Sh => {
                 let (a, v) = (x[rs1].wrapping_add(imm), x[rs2]);
                 self.store::<2>(a, v, ic, bus, env)?;
+                return Ok(Flow::Check);
             }
             Op::Sb => {
                 let (a, v) = (x[rs1].wrapping_add(imm), x[rs2]);
                 self.store::<1>(a, v, ic, bus, env)?;
+                return Ok(Flow::Check);
             }
             Op::Lui => x[rd] = imm,
             Op::Auipc => x[rd] = pc.wrapping_add(imm),
@@ -639,7 +654,7 @@ impl Cpu {
             }
             _ => return Err(Exception::illegal(i.raw)),
         }
-        Ok(Flow::Next)
+        Ok(Flow::Check)
     }
 
     pub(super) fn fs_check(&self, raw: u32) -> Result<(), Exception> {
