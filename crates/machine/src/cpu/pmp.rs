@@ -66,6 +66,9 @@ impl Cpu {
                 }
                 _ => continue,
             };
+            if lo >= hi {
+                continue; // a TOR entry whose bottom is not below its top matches nothing
+            }
             let perm = cfg & (CFG_R | CFG_W | CFG_X);
             regions.push(PmpRegion { lo, hi, perm, locked: cfg & CFG_L != 0 });
         }
@@ -186,6 +189,16 @@ mod tests {
         c.pmpaddr_write(0, 0);
         assert_eq!(c.pmp_cfg(0), A_NAPOT | CFG_L | CFG_R);
         assert_eq!(c.pmpaddr[0], (0x8000_0000 >> 2) | 0x3fff);
+    }
+
+    #[test]
+    fn an_empty_tor_range_matches_nothing() {
+        let mut c = cpu();
+        c.pmpaddr_write(0, 0x9000_0000 >> 2);
+        c.pmpaddr_write(1, 0x8000_0000 >> 2); // top below bottom
+        c.pmpaddr_write(2, (1 << 54) - 1);
+        c.pmpcfg_write(0, u64::from_le_bytes([0, A_TOR, A_NAPOT | 7, 0, 0, 0, 0, 0]));
+        assert!(c.pmp_ok(0x7fff_fff0, 0x40, Access::Store, Priv::U)); // falls to entry 2
     }
 
     #[test]
