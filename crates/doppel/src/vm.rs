@@ -22,6 +22,11 @@ pub enum VmCommand {
     ///   doppel vm run --kernel Image --initrd initramfs.cpio --append "console=ttyS0 doppel.run=cpuloop"
     ///   doppel vm run --kernel Image --disk disk.img --memory 512M --fb 1024x768
     ///   doppel vm run --kernel Image --initrd initramfs.cpio --net user --hostfwd tcp:127.0.0.1:8080-:80
+    ///   doppel vm run --kernel Image --initrd initramfs.cpio --max-instructions 2000000 --trace trace.txt
+    ///
+    /// A guest reboot (SBI system reset, or the syscon reboot register) restarts the machine:
+    /// devices reset, RAM cleared, the kernel and initramfs read again and booted; the disk
+    /// keeps what the guest wrote.
     ///
     /// Exit status: the guest's power-off code (0 when it powers off cleanly or you quit with
     /// Ctrl-A x), 3 when --max-instructions stops it, 1 on an error.
@@ -72,6 +77,10 @@ pub struct RunArgs {
     /// Print instructions executed, wall time and guest MIPS on exit.
     #[arg(long)]
     stats: bool,
+    /// Write every executed instruction to FILE, one line each: instruction count, privilege,
+    /// pc, encoding and disassembly. Slow (one instruction per block); for debugging.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -171,20 +180,57 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let raw = RawMode::enable();
     terminal::spawn_stdin_reader(input).context("cannot read the terminal")?;
 
+    let mut trace = match &args.trace {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot create the trace file {}", path.display()))?;
+            machine.set_trace(true);
+            Some((std::io::BufWriter::new(file), path))
+        }
+        None => None,
+    };
+
     let started = Instant::now();
     let limit = args.max_instructions.unwrap_or(u64::MAX);
+    // Instructions run before the last reboot (--max-instructions counts across reboots).
+    let mut before_reset = 0u64;
     let exit = loop {
-        let until = machine.icount().saturating_add(SLICE).min(limit);
-        match machine.run(&mut env, until) {
-            Exit::Limit if machine.icount() >= limit => break None,
+        let until = machine
+            .icount()
+            .saturating_add(SLICE)
+            .min(limit.saturating_sub(before_reset));
+        let exit = machine.run(&mut env, until);
+        if let Some((out, path)) = &mut trace {
+            write_trace(out, &machine.take_trace())
+                .with_context(|| format!("cannot write the trace file {}", path.display()))?;
+        }
+        match exit {
+            Exit::Limit if before_reset + machine.icount() >= limit => break None,
             Exit::Limit => continue,
+            Exit::Reset => {
+                before_reset += machine.icount();
+                eprintln!("\r\ndoppel: the guest asked for a reboot; restarting the machine\r");
+                let kernel = read_image("kernel", &args.kernel, IMAGE_LIMIT)?;
+                let initrd = args
+                    .initrd
+                    .as_deref()
+                    .map(|p| read_image("initramfs", p, IMAGE_LIMIT))
+                    .transpose()?;
+                machine
+                    .reset(&kernel, initrd.as_deref())
+                    .context("cannot restart the machine")?;
+            }
             other => break Some(other),
         }
     };
+    if let Some((mut out, path)) = trace {
+        std::io::Write::flush(&mut out)
+            .with_context(|| format!("cannot write the trace file {}", path.display()))?;
+    }
     drop(raw);
     let elapsed = started.elapsed();
     if args.stats {
-        let n = machine.icount();
+        let n = before_reset + machine.icount();
         eprintln!(
             "\ndoppel: {n} instructions in {:.3} s ({:.1} MIPS), guest time {:.3} s, peak RSS {}",
             elapsed.as_secs_f64(),
@@ -216,12 +262,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             eprintln!("\ndoppel: guest powered off with code {code}");
             ExitCode::from(u8::try_from(code).unwrap_or(1).max(1))
         }
-        Some(Exit::Reset) => {
-            eprintln!(
-                "\ndoppel: the guest asked for a reboot; reboot is not supported yet, stopping"
-            );
-            ExitCode::SUCCESS
-        }
+        Some(Exit::Reset) => unreachable!("Reset restarts the machine in the loop"),
         Some(Exit::Environment(e)) if e.to_string().contains("Ctrl-A x") => {
             eprintln!("\ndoppel: quit at {}", machine.location());
             ExitCode::SUCCESS
@@ -229,6 +270,29 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         Some(Exit::Environment(e)) => bail!("the machine stopped: {e} (at {})", machine.location()),
         Some(Exit::Limit) => unreachable!("Limit is handled in the loop"),
     })
+}
+
+/// One line per traced instruction: `icount priv pc encoding disassembly`.
+fn write_trace(
+    out: &mut impl std::io::Write,
+    entries: &[doppel_machine::cpu::TraceEntry],
+) -> std::io::Result<()> {
+    for e in entries {
+        let word = if e.raw <= 0xffff && e.raw & 3 != 3 {
+            format!("{:04x}    ", e.raw)
+        } else {
+            format!("{:08x}", e.raw)
+        };
+        writeln!(
+            out,
+            "{} {} {:016x} {word} {}",
+            e.icount,
+            e.prv.letter(),
+            e.pc,
+            doppel_machine::cpu::decode::disasm(e.raw)
+        )?;
+    }
+    Ok(())
 }
 
 /// This process's peak resident set size, from `/proc/self/status` (`VmHWM`).

@@ -288,3 +288,66 @@ fn vm_run_boots_the_guest_and_exits_with_its_power_off() {
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("doppel-init: reached"), "{text}");
 }
+
+#[test]
+fn vm_run_restarts_the_machine_when_the_guest_reboots() {
+    // An init that cannot start makes the kernel panic; with panic=-1 it reboots at once
+    // (SBI system reset), and `vm run` boots it again, until --max-instructions.
+    let kernel = guest_file("Image");
+    let initrd = guest_file("initramfs.cpio");
+    let (code, text) = doppel(&[
+        "vm",
+        "run",
+        "--kernel",
+        kernel.to_str().unwrap(),
+        "--initrd",
+        initrd.to_str().unwrap(),
+        "--append",
+        "console=ttyS0 rdinit=/nonexistent init=/nonexistent panic=-1",
+        "--max-instructions",
+        "250000000",
+    ]);
+    assert_eq!(code, 3, "{text}");
+    assert!(
+        text.matches("restarting the machine").count() >= 1,
+        "{text}"
+    );
+    assert!(text.matches("Linux version").count() >= 2, "{text}");
+}
+
+#[test]
+fn vm_run_traces_every_instruction_it_runs() {
+    let kernel = guest_file("Image");
+    let dir = std::env::temp_dir().join(format!("doppel-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = dir.join("trace.txt");
+    let (code, text) = doppel(&[
+        "vm",
+        "run",
+        "--kernel",
+        kernel.to_str().unwrap(),
+        "--max-instructions",
+        "20000",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 3, "{text}");
+    let lines: Vec<String> = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    // One line per instruction, counted from 0, the first at the kernel's entry in S-mode.
+    assert_eq!(lines.len(), 20_000);
+    assert!(
+        lines[0].starts_with("0 S 0000000080200000 "),
+        "{}",
+        lines[0]
+    );
+    for (n, line) in lines.iter().enumerate() {
+        let icount: usize = line.split(' ').next().unwrap().parse().unwrap();
+        assert_eq!(icount, n, "{line}");
+    }
+    assert!(lines.iter().any(|l| l.contains(" auipc ") || l.contains(" jal ")));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
