@@ -245,28 +245,9 @@ impl Machine {
         if ram_image.len() != size {
             return Err(MachineError::RamImage { found: ram_image.len(), expected: size });
         }
-        let configured = match config.boot {
-            BootMode::Linux => config.framebuffer,
-            BootMode::BareMetal => None,
-        };
-        if configured != state.framebuffer {
-            return Err(MachineError::FramebufferMismatch { saved: state.framebuffer, configured });
-        }
-        let fb = boot::fb_layout(size as u64, configured)?;
-        let mut devices_config = config.devices;
-        devices_config.framebuffer = configured.map(|(width, height)| FramebufferConfig { width, height });
-        let devices = Devices::restore(devices_config, &state.devices)?;
-        let cpu = Cpu::restore((), &state.cpu)?;
         let mut ram = GuestRam::new(RAM_BASE, size);
         ram.as_mut_slice().copy_from_slice(ram_image);
-        let boot = BootConfig {
-            ram_size: size,
-            cmdline: config.cmdline,
-            framebuffer: config.framebuffer,
-            instructions_per_tick: config.instructions_per_tick,
-            mode: config.boot,
-        };
-        Ok(Machine { cpu, bus: Bus::new(ram, devices), fb, boot })
+        Machine::from_state_with_ram(config, state, ram)
     }
 
     /// Reboot after [`Exit::Reset`]: devices back to their reset state (the disk keeps its
@@ -319,7 +300,14 @@ impl Machine {
         devices_config.framebuffer = configured.map(|(width, height)| FramebufferConfig { width, height });
         let devices = Devices::restore(devices_config, &state.devices)?;
         let cpu = Cpu::restore((), &state.cpu)?;
-        Ok(Machine { cpu, bus: Bus::new(ram, devices), fb })
+        let boot = BootConfig {
+            ram_size: size,
+            cmdline: config.cmdline,
+            framebuffer: config.framebuffer,
+            instructions_per_tick: config.instructions_per_tick,
+            mode: config.boot,
+        };
+        Ok(Machine { cpu, bus: Bus::new(ram, devices), fb, boot })
     }
 
     /// Instructions retired (steps taken) since reset.

@@ -279,7 +279,7 @@ impl Environment for LiveReplayer {
             },
             Record::Checkpoint { .. } => Err(self.halt(Stop::Checkpoint)),
             Record::End { .. } => Err(self.halt(Stop::End)),
-            Record::Warp { .. } | Record::Entropy { .. } => Ok(None),
+            Record::Warp { .. } | Record::Entropy { .. } | Record::DiskRead { .. } => Ok(None),
         }
     }
 
@@ -332,6 +332,29 @@ impl Environment for LiveReplayer {
                     found: format!("the guest asked for {} entropy bytes", buf.len()),
                 };
                 self.fail(e);
+            }
+        }
+    }
+
+    fn disk_read(&mut self, icount: InstructionCount, offset: u64, buf: &mut [u8]) -> Result<(), EnvError> {
+        buf.fill(0);
+        if self.failure.is_some() {
+            return Err(EnvError::msg("live replay already failed"));
+        }
+        match self.queue.front() {
+            Some(Record::DiskRead { icount: at, offset: o, bytes }) if *at == icount && *o == offset && bytes.len() == buf.len() => {
+                buf.copy_from_slice(bytes);
+                self.queue.pop_front();
+                Ok(())
+            }
+            next => {
+                // The machine never runs past the horizon, so the answer must be here.
+                let e = ReplayError::Divergence {
+                    icount,
+                    expected: next.map_or_else(|| "no record before the horizon".to_string(), Record::describe),
+                    found: format!("the guest read {} disk bytes at offset {offset}", buf.len()),
+                };
+                Err(self.fail(e))
             }
         }
     }
