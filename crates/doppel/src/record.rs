@@ -320,7 +320,7 @@ fn parse_step(line: &str) -> Result<ScriptStep> {
 
 fn parse_hex(s: &str) -> Result<Vec<u8>> {
     let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if digits.len() % 2 != 0 || digits.is_empty() {
+    if !digits.len().is_multiple_of(2) || digits.is_empty() {
         bail!("a frame needs an even, non-zero number of hex digits");
     }
     digits

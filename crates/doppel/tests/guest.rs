@@ -4,14 +4,14 @@
 //! `$DOPPEL_CACHE/guest/current`, else `~/.cache/doppel/guest/current`; `scripts/test.sh` builds
 //! it first. A missing guest fails the tests (it never skips them).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use doppel_host::disk::FileDisk;
 use doppel_machine::devices::DevicesConfig;
 use doppel_machine::machine::{Exit, Machine, MachineConfig};
 use doppel_machine::InputEvent;
-use doppel_testkit::{guest_config, guest_dir, guest_file, Scripted};
+use doppel_testkit::{guest_config, guest_file, Scripted};
 
 fn config(cmdline: &str) -> MachineConfig {
     guest_config(cmdline)
