@@ -170,23 +170,11 @@ struct MachineArgs {
     #[arg(long, default_value = "256M", value_parser = crate::vm::parse_size)]
     memory: usize,
     /// Framebuffer size WIDTHxHEIGHT, or `none`.
-    #[arg(long, default_value = "640x480", value_parser = parse_fb)]
-    fb: FbArg,
+    #[arg(long, default_value = "640x480", value_parser = crate::vm::parse_fb)]
+    fb: crate::vm::Fb,
     /// Guest instructions per 100 ns timer tick (10 = a 100 MIPS guest).
     #[arg(long, default_value_t = 10, value_name = "N")]
     instructions_per_tick: u64,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct FbArg(Option<(u32, u32)>);
-
-fn parse_fb(s: &str) -> Result<FbArg, String> {
-    if s.eq_ignore_ascii_case("none") {
-        return Ok(FbArg(None));
-    }
-    let (w, h) = s.split_once(['x', 'X']).ok_or_else(|| format!("`{s}`: expected WIDTHxHEIGHT or none"))?;
-    let n = |v: &str| v.parse::<u32>().map_err(|_| format!("`{s}`: `{v}` is not a number"));
-    Ok(FbArg(Some((n(w)?, n(h)?))))
 }
 
 /// Instructions per run slice between environment polls and script steps.

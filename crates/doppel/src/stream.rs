@@ -50,8 +50,8 @@ pub struct HostArgs {
     #[arg(long, default_value = "256M", value_parser = crate::vm::parse_size)]
     memory: usize,
     /// Framebuffer size WIDTHxHEIGHT, or `none`.
-    #[arg(long, default_value = "640x480", value_parser = parse_fb)]
-    fb: Fb,
+    #[arg(long, default_value = "640x480", value_parser = crate::vm::parse_fb)]
+    fb: crate::vm::Fb,
     /// Stop after this many guest instructions.
     #[arg(long, value_name = "N")]
     max_instructions: Option<u64>,
@@ -99,18 +99,6 @@ pub struct ReplicaArgs {
     /// Print the final meters (and the time and bytes to the host's current screen).
     #[arg(long)]
     stats: bool,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct Fb(Option<(u32, u32)>);
-
-fn parse_fb(s: &str) -> Result<Fb, String> {
-    if s.eq_ignore_ascii_case("none") {
-        return Ok(Fb(None));
-    }
-    let (w, h) = s.split_once(['x', 'X']).ok_or_else(|| format!("`{s}`: expected WIDTHxHEIGHT or none"))?;
-    let parse = |v: &str| v.parse::<u32>().map_err(|_| format!("`{s}`: `{v}` is not a number"));
-    Ok(Fb(Some((parse(w)?, parse(h)?))))
 }
 
 /// The host's disk base, read-only, served block by block.

@@ -84,9 +84,10 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Clone, Copy)]
-pub struct Fb(Option<(u32, u32)>);
+/// `--fb`: a framebuffer size, or none. Shared by every command that builds a machine.
+pub struct Fb(pub Option<(u32, u32)>);
 
-fn parse_fb(s: &str) -> Result<Fb, String> {
+pub fn parse_fb(s: &str) -> Result<Fb, String> {
     if s.eq_ignore_ascii_case("none") {
         return Ok(Fb(None));
     }
