@@ -14,6 +14,8 @@ packages=(
   tigervnc-viewer xvfb x11-apps imagemagick python3-venv
   # netem's namespace tests (crates/netem/tests/tun_netns.rs)
   iproute2 iputils-ping
+  # guest networking: libslirp for `--net user` (crates/host/src/net/slirp.rs links -lslirp)
+  libslirp-dev
   # placement: HiGHS ILP solver built from source (highs-sys: cmake + bindgen), plot conversion
   cmake libclang-dev librsvg2-bin
   # guest workloads (guest/build.sh): videos made by the host ffmpeg, the ext2 workload disk
