@@ -572,7 +572,7 @@ fn count_dirty(bitmap: &[u64], lo: usize, hi: usize) -> u64 {
     (lo..hi).filter(|&p| bitmap.get(p / 64).is_some_and(|w| w >> (p % 64) & 1 == 1)).count() as u64
 }
 
-fn rgb_rows(fb: &doppel_machine::Framebuffer<'_>) -> impl Iterator<Item = Vec<u8>> + '_ {
+fn rgb_rows<'a>(fb: &'a doppel_machine::Framebuffer<'a>) -> impl Iterator<Item = Vec<u8>> + 'a {
     (0..fb.height as usize).map(move |y| {
         let row = &fb.pixels[y * fb.stride as usize..][..fb.width as usize * 4];
         row.chunks_exact(4).flat_map(|p| [p[2], p[1], p[0]]).collect()
