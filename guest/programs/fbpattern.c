@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fb.h>
+#include <linux/kd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,6 +36,13 @@ int main(int argc, char **argv) {
   if (ioctl(fd, FBIOGET_VSCREENINFO, &var) < 0 || ioctl(fd, FBIOGET_FSCREENINFO, &fix) < 0) {
     printf("fbpattern: cannot read the geometry of %s: %s\n", dev, strerror(errno));
     return 1;
+  }
+  // The text console (fbcon) shares the framebuffer: switch it to graphics mode so its cursor
+  // and text do not draw over the pattern. The mode stays after we exit. Not fatal.
+  int tty = open("/dev/tty0", O_RDWR | O_CLOEXEC);
+  if (tty >= 0) {
+    ioctl(tty, KDSETMODE, KD_GRAPHICS);
+    close(tty);
   }
   // DRM's fbdev emulation only enables its output once a mode is set; simplefb accepts the
   // unchanged mode. A failure here is not fatal.
