@@ -30,7 +30,12 @@ fn doppel() -> Command {
 
 /// Run to completion with a wall-clock limit; returns (exit code, stderr).
 fn run(cmd: &mut Command) -> (i32, String) {
-    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut stderr = child.stderr.take().unwrap();
     let reader = std::thread::spawn(move || {
         let mut s = String::new();
@@ -116,14 +121,24 @@ fn replay(log: &Path, extra: &[&str]) -> (i32, String) {
 #[test]
 fn a_recording_with_the_snapshotted_disk_replays_with_the_base_image_and_is_refused_without_it() {
     let log = snapshot_disk_log();
-    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(with_ext(log, ".json")).unwrap()).unwrap();
-    assert_eq!(summary["exit"], "guest powered off with code 0", "{summary}");
-    assert_eq!(summary["kinds"]["events"]["records"], 3, "one UART line and two keys: {summary}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(with_ext(log, ".json")).unwrap()).unwrap();
+    assert_eq!(
+        summary["exit"], "guest powered off with code 0",
+        "{summary}"
+    );
+    assert_eq!(
+        summary["kinds"]["events"]["records"], 3,
+        "one UART line and two keys: {summary}"
+    );
     assert_eq!(summary["kinds"]["disk_reads"]["records"], 0, "{summary}");
 
     let (code, err) = replay(log, &["--disk", disk().to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
-    assert!(err.contains("replay ok: the guest powered off with code 0, as recorded"), "{err}");
+    assert!(
+        err.contains("replay ok: the guest powered off with code 0, as recorded"),
+        "{err}"
+    );
     assert!(err.contains("replay is"), "no speed comparison: {err}");
 
     let (code, err) = replay(log, &[]);
@@ -133,15 +148,28 @@ fn a_recording_with_the_snapshotted_disk_replays_with_the_base_image_and_is_refu
 
 #[test]
 fn an_output_replayed_disk_recording_from_an_async_snapshot_replays_without_the_disk() {
-    let log = record("logged.drr", &["--disk-mode", "log", "--start-at", "60000000"]);
-    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(with_ext(&log, ".json")).unwrap()).unwrap();
-    assert!(summary["start_icount"].as_u64().unwrap() >= 60_000_000, "{summary}");
-    assert!(summary["kinds"]["disk_reads"]["records"].as_u64().unwrap() > 0, "{summary}");
+    let log = record(
+        "logged.drr",
+        &["--disk-mode", "log", "--start-at", "60000000"],
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(with_ext(&log, ".json")).unwrap()).unwrap();
+    assert!(
+        summary["start_icount"].as_u64().unwrap() >= 60_000_000,
+        "{summary}"
+    );
+    assert!(
+        summary["kinds"]["disk_reads"]["records"].as_u64().unwrap() > 0,
+        "{summary}"
+    );
     let rounds = summary["async_snapshot"]["rounds"].as_u64().unwrap();
     assert!((1..=30).contains(&rounds), "{summary}");
     let (code, err) = replay(&log, &[]);
     assert_eq!(code, 0, "{err}");
-    assert!(err.contains("replay ok: the guest powered off with code 0"), "{err}");
+    assert!(
+        err.contains("replay ok: the guest powered off with code 0"),
+        "{err}"
+    );
 }
 
 fn with_ext(p: &Path, ext: &str) -> PathBuf {
@@ -160,7 +188,10 @@ fn bad_snapshots_and_logs_give_clear_errors_and_documented_exit_codes() {
     // A truncated snapshot.
     let cut = dir().join("cut.snap");
     std::fs::write(&cut, &snap[..snap.len() / 2]).unwrap();
-    let (code, err) = replay(log, &["--disk", disk_arg, "--snapshot", cut.to_str().unwrap()]);
+    let (code, err) = replay(
+        log,
+        &["--disk", disk_arg, "--snapshot", cut.to_str().unwrap()],
+    );
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("truncated"), "{err}");
 
@@ -169,7 +200,15 @@ fn bad_snapshots_and_logs_give_clear_errors_and_documented_exit_codes() {
     other[8] = other[8].wrapping_add(1);
     let other_path = dir().join("other.snap");
     std::fs::write(&other_path, &other).unwrap();
-    let (code, err) = replay(log, &["--disk", disk_arg, "--snapshot", other_path.to_str().unwrap()]);
+    let (code, err) = replay(
+        log,
+        &[
+            "--disk",
+            disk_arg,
+            "--snapshot",
+            other_path.to_str().unwrap(),
+        ],
+    );
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("version"), "{err}");
 
@@ -185,14 +224,20 @@ fn bad_snapshots_and_logs_give_clear_errors_and_documented_exit_codes() {
     // Another key: a divergence, exit 4, with the instruction count.
     let (header, mut records) = wire::decode_all(&bytes).unwrap();
     let key = records.iter_mut().find_map(|r| match r {
-        Record::Event { event: InputEvent::Key { code, .. }, .. } => Some(code),
+        Record::Event {
+            event: InputEvent::Key { code, .. },
+            ..
+        } => Some(code),
         _ => None,
     });
     *key.expect("the log has a key event") = 31;
     let tampered = wire::encode_all(&header, &records).unwrap();
     let (code, err) = replay_bytes("tampered.drr", log, &tampered, disk_arg);
     assert_eq!(code, 4, "{err}");
-    assert!(err.contains("replay diverged") && err.contains("instruction"), "{err}");
+    assert!(
+        err.contains("replay diverged") && err.contains("instruction"),
+        "{err}"
+    );
 }
 
 /// Replay `bytes` as a log beside `log`'s snapshot.
@@ -200,12 +245,19 @@ fn replay_bytes(name: &str, log: &Path, bytes: &[u8], disk: &str) -> (i32, Strin
     let path = dir().join(name);
     std::fs::write(&path, bytes).unwrap();
     let snap = with_ext(log, ".snap");
-    replay(&path, &["--disk", disk, "--snapshot", snap.to_str().unwrap()])
+    replay(
+        &path,
+        &["--disk", disk, "--snapshot", snap.to_str().unwrap()],
+    )
 }
 
 #[test]
 fn a_replica_follows_a_running_host_and_matches_its_framebuffer_hashes() {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let addr = format!("127.0.0.1:{port}");
     let mut host = doppel()
         .args(["host", "--listen", &addr, "--kernel"])
@@ -213,7 +265,10 @@ fn a_replica_follows_a_running_host_and_matches_its_framebuffer_hashes() {
         .arg("--initrd")
         .arg(guest_file("initramfs.cpio"))
         .args(["--memory", "128M", "--checkpoint-every", "5000000"])
-        .args(["--append", "console=ttyS0 doppel.run=cpuloop doppel.args=2000000000"])
+        .args([
+            "--append",
+            "console=ttyS0 doppel.run=cpuloop doppel.args=2000000000",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -241,13 +296,17 @@ fn a_replica_follows_a_running_host_and_matches_its_framebuffer_hashes() {
             }
         }
     }
-    let (code, err) = run(doppel().args(["replica", &addr, "--no-cache", "--seconds", "20", "--stats"]));
+    let (code, err) =
+        run(doppel().args(["replica", &addr, "--no-cache", "--seconds", "20", "--stats"]));
     let host_alive = host.try_wait().unwrap().is_none();
     let _ = host.kill();
     let _ = host.wait();
     assert_eq!(code, 0, "{err}");
     assert!(host_alive, "the host stopped while the replica ran");
-    let line = err.lines().find(|l| l.contains("framebuffer hashes matched")).unwrap_or_else(|| panic!("{err}"));
+    let line = err
+        .lines()
+        .find(|l| l.contains("framebuffer hashes matched"))
+        .unwrap_or_else(|| panic!("{err}"));
     // "... N checkpoints and M framebuffer hashes matched"
     let words: Vec<&str> = line.split_whitespace().collect();
     let fb = words[words.len() - 4].parse::<u64>().unwrap();

@@ -26,12 +26,14 @@ use doppel_host::live::{LiveEnvironment, OutputSink};
 use doppel_host::net::{self, NetMode, UserNetConfig};
 use doppel_machine::devices::{DevicesConfig, EnvDisk};
 use doppel_machine::{
-    EnvError, Environment, Exit, IdleState, InputEvent, InstructionCount, Machine, MachineConfig, Output, Ticks,
+    EnvError, Environment, Exit, IdleState, InputEvent, InstructionCount, Machine, MachineConfig,
+    Output, Ticks,
 };
 use doppel_replay::snapshot::Step;
 use doppel_replay::wire::{self, Record};
 use doppel_replay::{
-    fingerprint, AsyncOptions, AsyncSnapshot, MachineInfo, RecordOptions, Recorder, ReplayStop, Replayer, Snapshot,
+    fingerprint, AsyncOptions, AsyncSnapshot, MachineInfo, RecordOptions, Recorder, ReplayStop,
+    Replayer, Snapshot,
 };
 use doppel_testkit::guest_config;
 
@@ -57,14 +59,21 @@ fn command(port: u16) -> String {
 }
 
 fn disk_image() -> Vec<u8> {
-    (0..DISK_LEN).map(|i| ((i / 4096) as u8).wrapping_mul(31) ^ (i as u8)).collect()
+    (0..DISK_LEN)
+        .map(|i| ((i / 4096) as u8).wrapping_mul(31) ^ (i as u8))
+        .collect()
 }
 
 fn config(disk_len: usize) -> MachineConfig {
     // No doppel.run: the guest's init starts a shell on the console.
     MachineConfig {
         ram_size: RAM,
-        devices: DevicesConfig { disk: Some(Box::new(EnvDisk { len: disk_len as u64 })), ..DevicesConfig::default() },
+        devices: DevicesConfig {
+            disk: Some(Box::new(EnvDisk {
+                len: disk_len as u64,
+            })),
+            ..DevicesConfig::default()
+        },
         ..guest_config("")
     }
 }
@@ -107,9 +116,17 @@ impl Environment for World {
     fn output(&mut self, icount: InstructionCount, output: Output<'_>) {
         self.live.output(icount, output);
     }
-    fn disk_read(&mut self, _icount: InstructionCount, offset: u64, buf: &mut [u8]) -> Result<(), EnvError> {
-        let at = usize::try_from(offset).ok().filter(|a| a + buf.len() <= self.disk.len());
-        let at = at.ok_or_else(|| EnvError::msg(format!("disk read beyond the image at {offset}")))?;
+    fn disk_read(
+        &mut self,
+        _icount: InstructionCount,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<(), EnvError> {
+        let at = usize::try_from(offset)
+            .ok()
+            .filter(|a| a + buf.len() <= self.disk.len());
+        let at =
+            at.ok_or_else(|| EnvError::msg(format!("disk read beyond the image at {offset}")))?;
         buf.copy_from_slice(&self.disk[at..at + buf.len()]);
         Ok(())
     }
@@ -125,7 +142,11 @@ struct Sample {
 
 fn sample(m: &Machine) -> Sample {
     let fb = m.framebuffer().unwrap();
-    Sample { icount: m.icount(), state: m.state_hash(), fb: *blake3::hash(fb.pixels).as_bytes() }
+    Sample {
+        icount: m.icount(),
+        state: m.state_hash(),
+        fb: *blake3::hash(fb.pixels).as_bytes(),
+    }
 }
 
 struct Recording {
@@ -152,9 +173,19 @@ fn record() -> Recording {
     let mut m = Machine::new(cfg).unwrap();
     let console = Console::default();
     let (mut live, input) = LiveEnvironment::new(Box::new(console.clone()));
-    live.set_network(net::start(NetMode::User, UserNetConfig::default(), &input).unwrap().unwrap());
-    let world = World { live, disk: disk_image() };
-    let options = RecordOptions { checkpoint_period: PERIOD, full_every: 1 };
+    live.set_network(
+        net::start(NetMode::User, UserNetConfig::default(), &input)
+            .unwrap()
+            .unwrap(),
+    );
+    let world = World {
+        live,
+        disk: disk_image(),
+    };
+    let options = RecordOptions {
+        checkpoint_period: PERIOD,
+        full_every: 1,
+    };
     let mut rec = Recorder::new(world, Vec::new(), &m, fp, options).unwrap();
 
     let mut samples = vec![sample(&m)];
@@ -164,7 +195,11 @@ fn record() -> Recording {
     let started = Instant::now();
     loop {
         let text = console.text();
-        assert!(started.elapsed() < WALL_LIMIT, "guest still running at {}\nconsole:\n{text}", m.location());
+        assert!(
+            started.elapsed() < WALL_LIMIT,
+            "guest still running at {}\nconsole:\n{text}",
+            m.location()
+        );
         if !typed && text.contains("starting a shell") && text.trim_end().ends_with('#') {
             typed = true;
             input.send(InputEvent::UartRx(command(port).into_bytes()));
@@ -201,7 +236,11 @@ fn record() -> Recording {
                 }
             }
             Exit::PowerOff(0) => break,
-            other => panic!("guest stopped with {other:?} at {}\nconsole:\n{}", m.location(), console.text()),
+            other => panic!(
+                "guest stopped with {other:?} at {}\nconsole:\n{}",
+                m.location(),
+                console.text()
+            ),
         }
     }
     server.join().unwrap();
@@ -222,14 +261,41 @@ fn record() -> Recording {
         "evread: done 4",
         want_sha.as_str(),
     ] {
-        assert!(console.contains(want), "`{want}` missing from the console:\n{console}");
+        assert!(
+            console.contains(want),
+            "`{want}` missing from the console:\n{console}"
+        );
     }
     // The log holds every kind of input this test is about.
     let (_, records) = wire::decode_all(&log).unwrap();
     let count = |f: &dyn Fn(&Record) -> bool| records.iter().filter(|r| f(r)).count();
-    let keys = count(&|r| matches!(r, Record::Event { event: InputEvent::Key { .. }, .. }));
-    let rx = count(&|r| matches!(r, Record::Event { event: InputEvent::NetRx(_), .. }));
-    let uart = count(&|r| matches!(r, Record::Event { event: InputEvent::UartRx(_), .. }));
+    let keys = count(&|r| {
+        matches!(
+            r,
+            Record::Event {
+                event: InputEvent::Key { .. },
+                ..
+            }
+        )
+    });
+    let rx = count(&|r| {
+        matches!(
+            r,
+            Record::Event {
+                event: InputEvent::NetRx(_),
+                ..
+            }
+        )
+    });
+    let uart = count(&|r| {
+        matches!(
+            r,
+            Record::Event {
+                event: InputEvent::UartRx(_),
+                ..
+            }
+        )
+    });
     let disk_reads = count(&|r| matches!(r, Record::DiskRead { .. }));
     eprintln!(
         "recorded {} instructions in {:.1} s: log {} bytes, {keys} keys, {rx} received frames, {uart} UART inputs, \
@@ -240,13 +306,23 @@ fn record() -> Recording {
         samples.len()
     );
     assert_eq!(keys, 4);
-    assert!(rx > 10 && uart == 1 && disk_reads > 0, "rx {rx} uart {uart} disk {disk_reads}");
+    assert!(
+        rx > 10 && uart == 1 && disk_reads > 0,
+        "rx {rx} uart {uart} disk {disk_reads}"
+    );
     assert!(samples.len() >= 10, "only {} samples", samples.len());
 
     let snapshot = snapshot.expect("the asynchronous snapshot finished");
     let mut snapshot_file = Vec::new();
     snapshot.write_to(&mut snapshot_file).unwrap();
-    Recording { log, console, samples, end, snapshot_file, snapshot_icount: snapshot.meta.icount }
+    Recording {
+        log,
+        console,
+        samples,
+        end,
+        snapshot_file,
+        snapshot_icount: snapshot.meta.icount,
+    }
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -263,18 +339,32 @@ fn replay_and_compare(m: &mut Machine, r: &mut Replayer<&[u8]>, rec: &Recording)
         assert_eq!(r.run(m, want.icount).unwrap(), ReplayStop::Limit);
         let got = sample(m);
         assert_eq!(got.icount, want.icount);
-        assert!(got.fb == want.fb, "framebuffers differ at instruction {}", want.icount);
-        assert!(got.state == want.state, "state hashes differ at instruction {}", want.icount);
+        assert!(
+            got.fb == want.fb,
+            "framebuffers differ at instruction {}",
+            want.icount
+        );
+        assert!(
+            got.state == want.state,
+            "state hashes differ at instruction {}",
+            want.icount
+        );
         compared += 1;
     }
-    assert!(compared >= 3, "only {compared} samples after instruction {from}");
+    assert!(
+        compared >= 3,
+        "only {compared} samples after instruction {from}"
+    );
     match r.run(m, u64::MAX).unwrap() {
         ReplayStop::PowerOff(0) => r.finish(m).unwrap(),
         other => panic!("replay ended with {other:?} at {}", m.location()),
     }
     assert_eq!(sample(m), rec.end, "the replay ends elsewhere");
     let console = String::from_utf8_lossy(&r.console);
-    assert!(rec.console.ends_with(&*console), "replayed console differs:\n{console}");
+    assert!(
+        rec.console.ends_with(&*console),
+        "replayed console differs:\n{console}"
+    );
     assert!(console.contains("evread: done 4"), "{console}");
 }
 
@@ -291,7 +381,11 @@ fn keyboard_network_disk_and_framebuffer_replay_equal_from_the_start_and_from_an
     let started = Instant::now();
     replay_and_compare(&mut m, &mut r, &rec);
     assert_eq!(String::from_utf8_lossy(&r.console), rec.console);
-    eprintln!("replayed from the start in {:.1} s, {} checkpoints equal", started.elapsed().as_secs_f64(), r.checkpoints_verified());
+    eprintln!(
+        "replayed from the start in {:.1} s, {} checkpoints equal",
+        started.elapsed().as_secs_f64(),
+        r.checkpoints_verified()
+    );
 
     // From the asynchronous snapshot, through its file format.
     let snap = Snapshot::read_from(rec.snapshot_file.as_slice()).unwrap();

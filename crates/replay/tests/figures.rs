@@ -18,7 +18,11 @@
 //! Lines starting with `|` are Markdown table rows; `bench/replay.sh` prints them.
 
 // Figures are printed as rounded floats and test patterns truncate to bytes on purpose.
-#![allow(clippy::cast_possible_truncation, clippy::cast_precision_loss, clippy::cast_sign_loss)]
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_precision_loss,
+    clippy::cast_sign_loss
+)]
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -34,12 +38,13 @@ use doppel_host::live::{InputSender, LiveEnvironment, OutputSink};
 use doppel_host::net::{self, NetMode, UserNetConfig};
 use doppel_machine::devices::{DevicesConfig, DiskBase, EnvDisk};
 use doppel_machine::{
-    EnvError, Environment, Exit, IdleState, InputEvent, InstructionCount, Machine, MachineConfig, Output, Ticks,
-    TIMEBASE_HZ,
+    EnvError, Environment, Exit, IdleState, InputEvent, InstructionCount, Machine, MachineConfig,
+    Output, Ticks, TIMEBASE_HZ,
 };
 use doppel_replay::snapshot::Step;
 use doppel_replay::{
-    fingerprint, AsyncOptions, AsyncSnapshot, LogStats, MachineInfo, RecordOptions, Recorder, ReplayStop, Replayer,
+    fingerprint, AsyncOptions, AsyncSnapshot, LogStats, MachineInfo, RecordOptions, Recorder,
+    ReplayStop, Replayer,
 };
 use doppel_testkit::{guest_config, Scripted};
 
@@ -60,7 +65,11 @@ impl OutputSink for Console {
 /// real network), plus the disk image the output-replayed disk reads from.
 enum Kind {
     Scripted(Scripted),
-    Live { live: LiveEnvironment, input: InputSender, console: Console },
+    Live {
+        live: LiveEnvironment,
+        input: InputSender,
+        console: Console,
+    },
 }
 
 struct Env {
@@ -83,7 +92,9 @@ impl Env {
     fn console(&self) -> String {
         match &self.kind {
             Kind::Scripted(s) => s.console(),
-            Kind::Live { console, .. } => String::from_utf8_lossy(&console.0.lock().unwrap()).into_owned(),
+            Kind::Live { console, .. } => {
+                String::from_utf8_lossy(&console.0.lock().unwrap()).into_owned()
+            }
         }
     }
 
@@ -151,9 +162,18 @@ impl Environment for Env {
             Kind::Live { live, .. } => live.output(icount, output),
         }
     }
-    fn disk_read(&mut self, _icount: InstructionCount, offset: u64, buf: &mut [u8]) -> Result<(), EnvError> {
-        let f = self.disk.as_ref().ok_or_else(|| EnvError::msg("no disk image"))?;
-        f.read_exact_at(buf, offset).map_err(|e| EnvError(Box::new(e)))
+    fn disk_read(
+        &mut self,
+        _icount: InstructionCount,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<(), EnvError> {
+        let f = self
+            .disk
+            .as_ref()
+            .ok_or_else(|| EnvError::msg("no disk image"))?;
+        f.read_exact_at(buf, offset)
+            .map_err(|e| EnvError(Box::new(e)))
     }
 }
 
@@ -180,7 +200,15 @@ struct Row {
 
 impl Row {
     fn new(name: &'static str, command: impl Into<String>) -> Row {
-        Row { name, command: command.into(), disk: Disk::None, live_net: false, typing: None, async_snapshot: false, ram: 128 << 20 }
+        Row {
+            name,
+            command: command.into(),
+            disk: Disk::None,
+            live_net: false,
+            typing: None,
+            async_snapshot: false,
+            ram: 128 << 20,
+        }
     }
 }
 
@@ -224,7 +252,11 @@ fn big_disk() -> PathBuf {
         .arg("256M")
         .output()
         .expect("mke2fs runs (e2fsprogs, scripts/setup.sh)");
-    assert!(out.status.success(), "mke2fs: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "mke2fs: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::rename(&tmp, &image).unwrap();
     image
 }
@@ -240,7 +272,9 @@ fn record_row(row: &Row) -> Measured {
     let server = listener.map(|l| {
         thread::spawn(move || {
             let (mut s, _) = l.accept().unwrap();
-            let data: Vec<u8> = (0..256usize << 10).map(|i| (i * 13 + i / 251) as u8).collect();
+            let data: Vec<u8> = (0..256usize << 10)
+                .map(|i| (i * 13 + i / 251) as u8)
+                .collect();
             s.write_all(&data).unwrap();
         })
     });
@@ -248,7 +282,9 @@ fn record_row(row: &Row) -> Measured {
     let image = (row.disk != Disk::None).then(big_disk);
     let disk: Option<Box<dyn DiskBase>> = match (row.disk, &image) {
         (Disk::Snapshotted, Some(p)) => Some(Box::new(FileDisk::open(p).unwrap())),
-        (Disk::Logged, Some(p)) => Some(Box::new(EnvDisk { len: std::fs::metadata(p).unwrap().len() })),
+        (Disk::Logged, Some(p)) => Some(Box::new(EnvDisk {
+            len: std::fs::metadata(p).unwrap().len(),
+        })),
         _ => None,
     };
     let served = match (row.disk, &image) {
@@ -257,15 +293,22 @@ fn record_row(row: &Row) -> Measured {
     };
     let config = MachineConfig {
         ram_size: row.ram,
-        devices: DevicesConfig { disk, ..DevicesConfig::default() },
+        devices: DevicesConfig {
+            disk,
+            ..DevicesConfig::default()
+        },
         ..guest_config("")
     };
     let replay_config = |image: &Option<PathBuf>| MachineConfig {
         ram_size: row.ram,
         devices: DevicesConfig {
             disk: match (row.disk, image) {
-                (Disk::Snapshotted, Some(p)) => Some(Box::new(FileDisk::open(p).unwrap()) as Box<dyn DiskBase>),
-                (Disk::Logged, Some(p)) => Some(Box::new(EnvDisk { len: std::fs::metadata(p).unwrap().len() }) as _),
+                (Disk::Snapshotted, Some(p)) => {
+                    Some(Box::new(FileDisk::open(p).unwrap()) as Box<dyn DiskBase>)
+                }
+                (Disk::Logged, Some(p)) => Some(Box::new(EnvDisk {
+                    len: std::fs::metadata(p).unwrap().len(),
+                }) as _),
                 _ => None,
             },
             ..DevicesConfig::default()
@@ -278,8 +321,16 @@ fn record_row(row: &Row) -> Measured {
     let kind = if row.live_net {
         let console = Console::default();
         let (mut live, input) = LiveEnvironment::new(Box::new(console.clone()));
-        live.set_network(net::start(NetMode::User, UserNetConfig::default(), &input).unwrap().unwrap());
-        Kind::Live { live, input, console }
+        live.set_network(
+            net::start(NetMode::User, UserNetConfig::default(), &input)
+                .unwrap()
+                .unwrap(),
+        );
+        Kind::Live {
+            live,
+            input,
+            console,
+        }
     } else {
         Kind::Scripted(Scripted::default())
     };
@@ -300,7 +351,13 @@ fn record_row(row: &Row) -> Measured {
     let mut begin: Option<(Ticks, u64, LogStats, Instant, u64)> = None;
     let mut snap: Option<(AsyncSnapshot, Instant)> = None;
     let end = loop {
-        assert!(started.elapsed() < WALL_LIMIT, "{}: stuck at {}\n{}", row.name, m.location(), rec.inner().console());
+        assert!(
+            started.elapsed() < WALL_LIMIT,
+            "{}: stuck at {}\n{}",
+            row.name,
+            m.location(),
+            rec.inner().console()
+        );
         let console = rec.inner().console();
         if !typed && console.contains("starting a shell") && console.trim_end().ends_with('#') {
             typed = true;
@@ -308,9 +365,18 @@ fn record_row(row: &Row) -> Measured {
             rec.inner_mut().send(InputEvent::UartRx(line.into_bytes()));
         }
         if begin.is_none() && console.contains("\nBEGIN") {
-            begin = Some((m.now(), rec.log_len(), *rec.stats(), Instant::now(), m.icount()));
+            begin = Some((
+                m.now(),
+                rec.log_len(),
+                *rec.stats(),
+                Instant::now(),
+                m.icount(),
+            ));
             if row.async_snapshot {
-                snap = Some((AsyncSnapshot::begin(&mut m, &info, AsyncOptions::default()), Instant::now()));
+                snap = Some((
+                    AsyncSnapshot::begin(&mut m, &info, AsyncOptions::default()),
+                    Instant::now(),
+                ));
             }
         }
         if let (Some(every), false) = (row.typing, keys_queued) {
@@ -319,12 +385,27 @@ fn record_row(row: &Row) -> Measured {
                 keys_queued = true;
                 let half = (every / 2.0 * TIMEBASE_HZ as f64) as u64;
                 let start = m.now();
-                rec.inner_mut().keys =
-                    (0..100u64).map(|i| (start + i * half, InputEvent::Key { code: 30, down: i % 2 == 0 })).collect();
+                rec.inner_mut().keys = (0..100u64)
+                    .map(|i| {
+                        (
+                            start + i * half,
+                            InputEvent::Key {
+                                code: 30,
+                                down: i % 2 == 0,
+                            },
+                        )
+                    })
+                    .collect();
             }
         }
         if begin.is_some() && console.contains("\nEND") {
-            break (m.now(), rec.log_len(), *rec.stats(), Instant::now(), m.icount());
+            break (
+                m.now(),
+                rec.log_len(),
+                *rec.stats(),
+                Instant::now(),
+                m.icount(),
+            );
         }
         let ready = match &mut snap {
             Some((s, _)) => s.step(&mut m, 1024) == Step::Ready,
@@ -347,7 +428,11 @@ fn record_row(row: &Row) -> Measured {
         let until = m.icount() + SLICE;
         match rec.run(&mut m, until).unwrap() {
             Exit::Limit => {}
-            other => panic!("{}: guest stopped with {other:?}\n{}", row.name, rec.inner().console()),
+            other => panic!(
+                "{}: guest stopped with {other:?}\n{}",
+                row.name,
+                rec.inner().console()
+            ),
         }
     };
     let record_wall = started.elapsed().as_secs_f64();
@@ -375,9 +460,19 @@ fn record_row(row: &Row) -> Measured {
     let mut r = Replayer::new(log.as_slice()).unwrap();
     r.check_start(&r_m, &fp).unwrap();
     let t = Instant::now();
-    assert_eq!(r.run(&mut r_m, u64::MAX).unwrap(), ReplayStop::End, "{}", row.name);
+    assert_eq!(
+        r.run(&mut r_m, u64::MAX).unwrap(),
+        ReplayStop::End,
+        "{}",
+        row.name
+    );
     let replay_wall = t.elapsed().as_secs_f64();
-    assert_eq!(r_m.state_hash(), m.state_hash(), "{}: replay ends elsewhere", row.name);
+    assert_eq!(
+        r_m.state_hash(),
+        m.state_hash(),
+        "{}: replay ends elsewhere",
+        row.name
+    );
     Measured {
         // From the instants the marks were printed (the slice that printed END may idle on).
         guest_s: secs(env_end - env_begin),
@@ -393,15 +488,27 @@ fn record_row(row: &Row) -> Measured {
 #[test]
 #[ignore = "minutes; run by bench/replay.sh"]
 fn log_growth() {
-    let mut disk_snap = Row::new("cp 100 MB on ext2, snapshotted disk", "mount -t ext2 /dev/vda /mnt && cp /mnt/big /mnt/copy && sync");
+    let mut disk_snap = Row::new(
+        "cp 100 MB on ext2, snapshotted disk",
+        "mount -t ext2 /dev/vda /mnt && cp /mnt/big /mnt/copy && sync",
+    );
     disk_snap.disk = Disk::Snapshotted;
-    let mut disk_log = Row::new("cp 100 MB on ext2, output-replayed disk", "mount -t ext2 /dev/vda /mnt && cp /mnt/big /mnt/copy && sync");
+    let mut disk_log = Row::new(
+        "cp 100 MB on ext2, output-replayed disk",
+        "mount -t ext2 /dev/vda /mnt && cp /mnt/big /mnt/copy && sync",
+    );
     disk_log.disk = Disk::Logged;
-    let mut inet = Row::new("inet: TCP receive in 4-byte reads (256 KB, libslirp, real time)", "inet 10.0.2.2 PORT 262144");
+    let mut inet = Row::new(
+        "inet: TCP receive in 4-byte reads (256 KB, libslirp, real time)",
+        "inet 10.0.2.2 PORT 262144",
+    );
     inet.live_net = true;
     let mut typing = Row::new("typing: 10 keys/s into evread", "evread 100");
     typing.typing = Some(0.1);
-    let mut fork = Row::new("fork loop: 300 × fork+exec /bin/true", "i=0; while [ $i -lt 300 ]; do /bin/true; i=$((i+1)); done");
+    let mut fork = Row::new(
+        "fork loop: 300 × fork+exec /bin/true",
+        "i=0; while [ $i -lt 300 ]; do /bin/true; i=$((i+1)); done",
+    );
     fork.async_snapshot = true;
     fork.ram = 256 << 20;
     let rows = [
@@ -455,7 +562,10 @@ fn log_growth() {
 
 /// CPU time of this thread, in seconds (less sensitive than wall time to other load).
 fn thread_cpu() -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime writes one timespec to the pointer it is given, which is valid.
     #[allow(unsafe_code)]
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
@@ -466,22 +576,40 @@ fn thread_cpu() -> f64 {
 /// Boot to cpuloop's end, recorded (into memory, default checkpoints) or not: (wall s, thread
 /// CPU s, instructions, log bytes).
 fn overhead_run(recorded: bool) -> (f64, f64, u64, u64) {
-    let cfg = MachineConfig { ram_size: 128 << 20, ..guest_config("doppel.run=cpuloop doppel.args=20000000") };
+    let cfg = MachineConfig {
+        ram_size: 128 << 20,
+        ..guest_config("doppel.run=cpuloop doppel.args=20000000")
+    };
     let fp = fingerprint(&cfg);
     let mut m = Machine::new(cfg).unwrap();
     let t = Instant::now();
     let cpu = thread_cpu();
     let mut log_len = 0;
     if recorded {
-        let mut rec = Recorder::new(Scripted::default(), Vec::new(), &m, fp, RecordOptions::default()).unwrap();
-        assert!(matches!(rec.run(&mut m, u64::MAX).unwrap(), Exit::PowerOff(0)));
+        let mut rec = Recorder::new(
+            Scripted::default(),
+            Vec::new(),
+            &m,
+            fp,
+            RecordOptions::default(),
+        )
+        .unwrap();
+        assert!(matches!(
+            rec.run(&mut m, u64::MAX).unwrap(),
+            Exit::PowerOff(0)
+        ));
         let (_, log) = rec.finish(&m).unwrap();
         log_len = log.len() as u64;
     } else {
         let mut env = Scripted::default();
         assert!(matches!(m.run(&mut env, u64::MAX), Exit::PowerOff(0)));
     }
-    (t.elapsed().as_secs_f64(), thread_cpu() - cpu, m.icount(), log_len)
+    (
+        t.elapsed().as_secs_f64(),
+        thread_cpu() - cpu,
+        m.icount(),
+        log_len,
+    )
 }
 
 #[test]
@@ -494,7 +622,10 @@ fn record_overhead() {
         plain = (plain.0.min(w), plain.1.min(c));
         let (w, c, n2, len) = overhead_run(true);
         recorded = (recorded.0.min(w), recorded.1.min(c));
-        assert_eq!(n, n2, "the recorded run retired another number of instructions");
+        assert_eq!(
+            n, n2,
+            "the recorded run retired another number of instructions"
+        );
         shape = (n, len);
     }
     println!(
@@ -514,7 +645,10 @@ fn record_overhead() {
 #[ignore = "real time; run by bench/replay.sh"]
 fn idle_replay_speed() {
     // Boots, then the init sleeps 10 s (doppel.hold) and powers off, on the real-time environment.
-    let cfg = MachineConfig { ram_size: 128 << 20, ..guest_config("doppel.run=poweroff doppel.hold=10") };
+    let cfg = MachineConfig {
+        ram_size: 128 << 20,
+        ..guest_config("doppel.run=poweroff doppel.hold=10")
+    };
     let fp = fingerprint(&cfg);
     let mut m = Machine::new(cfg).unwrap();
     let (live, _input) = LiveEnvironment::new(Box::new(Console::default()));
@@ -531,12 +665,18 @@ fn idle_replay_speed() {
     let record_wall = t.elapsed().as_secs_f64();
     let guest = secs(m.now());
     let (_, log) = rec.finish(&m).unwrap();
-    let cfg = MachineConfig { ram_size: 128 << 20, ..guest_config("doppel.run=poweroff doppel.hold=10") };
+    let cfg = MachineConfig {
+        ram_size: 128 << 20,
+        ..guest_config("doppel.run=poweroff doppel.hold=10")
+    };
     let mut r_m = Machine::new(cfg).unwrap();
     let mut r = Replayer::new(log.as_slice()).unwrap();
     r.check_start(&r_m, &fp).unwrap();
     let t = Instant::now();
-    assert!(matches!(r.run(&mut r_m, u64::MAX).unwrap(), ReplayStop::PowerOff(0)));
+    assert!(matches!(
+        r.run(&mut r_m, u64::MAX).unwrap(),
+        ReplayStop::PowerOff(0)
+    ));
     r.finish(&r_m).unwrap();
     let replay_wall = t.elapsed().as_secs_f64();
     assert_eq!(r_m.state_hash(), m.state_hash());
