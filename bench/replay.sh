@@ -3,6 +3,7 @@
 #
 #   bench/replay.sh            # everything (about 10 minutes on two loaded cores)
 #   bench/replay.sh --no-qemu  # doppel only
+#   bench/replay.sh --qemu-only
 #   bench/replay.sh --stream   # also bench/stream.sh (new replica's state, steady traffic)
 #
 # doppel (crates/replay/tests/figures.rs, release-like `test` profile, the real guest from
@@ -19,18 +20,22 @@
 # Prints Markdown table rows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-qemu=1 stream=0
+qemu=1 stream=0 doppel=1
 for a in "$@"; do
   case "$a" in
     --no-qemu) qemu=0 ;;
+    --qemu-only) doppel=0 ;;
     --stream) stream=1 ;;
     *) echo "unknown argument $a" >&2; exit 2 ;;
   esac
 done
 guest="${DOPPEL_GUEST_DIR:-${DOPPEL_CACHE:-$HOME/.cache/doppel}/guest/current}"
 
-echo "## doppel"
-cargo test -p doppel-replay --test figures -- --ignored --nocapture --test-threads 1 2>/dev/null | grep -E '^\|' | awk '!seen[$0]++'
+if [ "$doppel" = 1 ]; then
+  echo "## doppel"
+  cargo test -p doppel-replay --test figures -- --ignored --nocapture --test-threads 1 2>/dev/null \
+    | sed 's/^test [a-z_]* \.\.\. //' | grep -E '^\|' | awk '!seen[$0]++'
+fi
 
 if [ "$qemu" = 1 ]; then
   fw=/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin
@@ -63,19 +68,27 @@ if [ "$qemu" = 1 ]; then
     echo "scale=2; ($b2 - $b1) / 1000 / ($g2 - $g1)" | bc -l
   }
   echo
-  echo "## QEMU $(qemu-system-riscv64 --version | head -1 | grep -o 'version [0-9.]*') record/replay (-icount shift=auto,rr=record)"
-  echo "| workload | QEMU rr log KB/s (guest) |"
-  echo "| --- | --- |"
-  echo "| idle (init sleeps 2 s vs 12 s) | $(rate 'doppel.run=poweroff doppel.hold=2' 'doppel.run=poweroff doppel.hold=12') |"
-  echo "| CPU loop (cpuloop 10^8 vs 4·10^8 instructions) | $(rate 'doppel.run=cpuloop doppel.args=10000000' 'doppel.run=cpuloop doppel.args=40000000') |"
-  best() { sort -n | head -1; }
-  plain=$(for _ in 1 2 3; do qemu_run plain 'doppel.run=cpuloop doppel.args=20000000' | cut -d' ' -f1; done | best)
-  rec=$(for _ in 1 2 3; do rm -f "$tmp/rr.bin"; qemu_run record 'doppel.run=cpuloop doppel.args=20000000' | cut -d' ' -f1; done | best)
-  echo "| QEMU record overhead: boot + cpuloop 2·10^8, best of 3 | plain -icount $plain s | rr=record $rec s | $(echo "scale=1; ($rec / $plain - 1) * 100" | bc -l)% |"
+  echo "## QEMU $(qemu-system-riscv64 --version | head -1 | grep -o 'version [0-9.]*') record/replay (-icount shift=auto,rr=record), same kernel and initramfs, 256 MiB"
+  echo "| run | guest s | rr log bytes | KB per guest s | record wall s | other |"
+  echo "| --- | --- | --- | --- | --- | --- |"
+  kbs() { echo "scale=2; $1 / 1000 / $2" | bc -l; }
+  # Boot, sleep 10 s, power off; then its replay.
   rm -f "$tmp/rr.bin"
   read -r rw rg rb <<<"$(qemu_run record 'doppel.run=poweroff doppel.hold=10')"
   read -r pw _ _ <<<"$(qemu_run replay 'doppel.run=poweroff doppel.hold=10')"
-  echo "| QEMU replay vs record, idle guest (boot, sleep 10) | $rg guest s, rr log $rb bytes | record $rw s | replay $pw s | $(echo "scale=2; $rw / $pw" | bc -l)× |"
+  echo "| boot, sleep 10, power-off | $rg | $rb | $(kbs "$rb" "$rg") | $rw | replay $pw s: $(echo "scale=2; $rw / $pw" | bc -l)× the record speed (QEMU replays idle time in real time) |"
+  # Idle rate alone: the difference of a 2 s and a 12 s sleep.
+  read -r _ g1 b1 <<<"$(qemu_run record 'doppel.run=poweroff doppel.hold=2')"
+  rm -f "$tmp/rr.bin"
+  read -r _ g2 b2 <<<"$(qemu_run record 'doppel.run=poweroff doppel.hold=12')"
+  rm -f "$tmp/rr.bin"
+  echo "| idle alone (sleep 12 minus sleep 2) | $(echo "$g2 - $g1" | bc -l) | $((b2 - b1)) | $(kbs "$((b2 - b1))" "$(echo "$g2 - $g1" | bc -l)") | | |"
+  # Boot + cpuloop 2*10^8: log rate and record overhead against the same -icount run without rr.
+  best() { sort -n | head -1; }
+  plain=$(for _ in 1 2 3; do qemu_run plain 'doppel.run=cpuloop doppel.args=20000000' | cut -d' ' -f1; done | best)
+  rec=$(for _ in 1 2 3; do rm -f "$tmp/rr.bin"; qemu_run record 'doppel.run=cpuloop doppel.args=20000000' | tr ' ' ,; done | sort -n | head -1)
+  IFS=, read -r cw cg cb <<<"$rec"
+  echo "| boot, cpuloop 2·10^8 instructions, power-off (best of 3) | $cg | $cb | $(kbs "$cb" "$cg") | $cw | plain -icount $plain s: record overhead $(echo "scale=4; ($cw / $plain - 1) * 100" | bc -l | xargs printf '%.1f')% |"
 fi
 
 if [ "$stream" = 1 ]; then
