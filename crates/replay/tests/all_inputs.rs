@@ -200,7 +200,7 @@ fn record() -> Recording {
             "guest still running at {}\nconsole:\n{text}",
             m.location()
         );
-        if !typed && text.contains("starting a shell") && text.trim_end().ends_with('#') {
+        if !typed && shell_prompt(&text) {
             typed = true;
             input.send(InputEvent::UartRx(command(port).into_bytes()));
         }
@@ -401,4 +401,12 @@ fn keyboard_network_disk_and_framebuffer_replay_equal_from_the_start_and_from_an
         rec.snapshot_file.len(),
         r.checkpoints_verified()
     );
+}
+
+/// The shell has printed its prompt after init's "starting a shell" line (kernel messages may
+/// follow the prompt, so it need not be the last thing on the console).
+fn shell_prompt(console: &str) -> bool {
+    console
+        .split_once("starting a shell")
+        .is_some_and(|(_, after)| after.contains("# "))
 }

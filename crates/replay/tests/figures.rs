@@ -359,7 +359,7 @@ fn record_row(row: &Row) -> Measured {
             rec.inner().console()
         );
         let console = rec.inner().console();
-        if !typed && console.contains("starting a shell") && console.trim_end().ends_with('#') {
+        if !typed && shell_prompt(&console) {
             typed = true;
             let line = format!("echo B\"\"EGIN; {command}; echo E\"\"ND\n");
             rec.inner_mut().send(InputEvent::UartRx(line.into_bytes()));
@@ -686,4 +686,12 @@ fn idle_replay_speed() {
         record_wall / replay_wall,
         log.len()
     );
+}
+
+/// The shell has printed its prompt after init's "starting a shell" line (kernel messages may
+/// follow the prompt, so it need not be the last thing on the console).
+fn shell_prompt(console: &str) -> bool {
+    console
+        .split_once("starting a shell")
+        .is_some_and(|(_, after)| after.contains("# "))
 }
