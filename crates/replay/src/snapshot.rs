@@ -552,7 +552,16 @@ impl AsyncSnapshot {
     /// The final copy, with the machine stopped: the pages still dirty, and the hart and device
     /// state. Returns the snapshot, equal to [`Snapshot::take`] at this instruction count, and the
     /// number of pages the final copy took.
-    pub fn finish(mut self, machine: &mut Machine) -> (Snapshot, usize) {
+    pub fn finish(self, machine: &mut Machine) -> (Snapshot, usize) {
+        let (frozen, pages) = self.freeze(machine);
+        (frozen.seal(), pages)
+    }
+
+    /// The part of [`AsyncSnapshot::finish`] that needs the machine stopped: the final copy of the
+    /// dirty pages and of the hart and device state. The machine may run on at once;
+    /// [`Frozen::seal`] (hashing the copy for the snapshot's state hash, the slow part) can run
+    /// later or on another thread.
+    pub fn freeze(mut self, machine: &mut Machine) -> (Frozen, usize) {
         // Pages left in an unfinished round must be copied too.
         let mut pages = std::mem::take(&mut self.todo);
         pages.extend(set_pages(&machine.take_dirty()));
@@ -562,7 +571,22 @@ impl AsyncSnapshot {
             self.image[at..at + PAGE_SIZE].copy_from_slice(&ram[at..at + PAGE_SIZE]);
         }
         let state = machine.save_state();
-        (Snapshot::from_parts(&self.info, state, self.image), pages.len())
+        (Frozen { info: self.info, state, image: self.image }, pages.len())
+    }
+}
+
+/// A finished copy of a machine's state, not yet hashed ([`AsyncSnapshot::freeze`]).
+#[derive(Debug)]
+pub struct Frozen {
+    info: MachineInfo,
+    state: MachineState,
+    image: Vec<u8>,
+}
+
+impl Frozen {
+    /// Hash the copy and make the snapshot (equal to [`Snapshot::take`] at the frozen instruction).
+    pub fn seal(self) -> Snapshot {
+        Snapshot::from_parts(&self.info, self.state, self.image)
     }
 }
 
