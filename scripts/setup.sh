@@ -16,6 +16,8 @@ packages=(
   iproute2 iputils-ping
   # guest networking: libslirp for `--net user` (crates/host/src/net/slirp.rs links -lslirp)
   libslirp-dev
+  # record/replay figures (crates/replay/tests/figures.rs makes an ext2 image with mke2fs -d)
+  e2fsprogs
   # placement: HiGHS ILP solver built from source (highs-sys: cmake + bindgen), plot conversion
   cmake libclang-dev librsvg2-bin
 )

@@ -138,6 +138,9 @@ pub fn host(args: HostArgs) -> Result<ExitCode> {
     }
 
     let (env, input) = LiveEnvironment::new(Box::new(StdoutSink::default()));
+    // A new client's snapshot is taken between slices: wake a sleeping guest's idle wait for it.
+    let waker = input.clone();
+    streamer.set_waker(move || waker.wake());
     let raw = RawMode::enable();
     terminal::spawn_stdin_reader(input).context("cannot read the terminal")?;
     let mut tap = Tap::new(env);

@@ -97,15 +97,18 @@ impl Drop for Host {
 }
 
 pub fn start_host(options: HostOptions, cmdline: &str) -> Host {
-    start_host_with(options, cmdline, |console, keys| Paced { console, keys, ..Paced::default() })
+    start_host_with(options, cmdline, |console, keys| (Paced { console, keys, ..Paced::default() }, None))
 }
 
 /// A host whose VM runs with the environment `make_env` builds (given the console sink and the
-/// key queue).
+/// key queue), and the waker it returns for the streamer ([`Streamer::set_waker`]), if any.
+/// How a test host wakes its VM thread.
+pub type Waker = Box<dyn Fn() + Send + Sync>;
+
 pub fn start_host_with<E: Environment + 'static>(
     options: HostOptions,
     cmdline: &str,
-    make_env: impl FnOnce(Console, Arc<Mutex<std::collections::VecDeque<InputEvent>>>) -> E + Send + 'static,
+    make_env: impl FnOnce(Console, Arc<Mutex<std::collections::VecDeque<InputEvent>>>) -> (E, Option<Waker>) + Send + 'static,
 ) -> Host {
     let config = MachineConfig {
         kernel: std::fs::read(guest_file("Image")).unwrap(),
@@ -135,8 +138,12 @@ pub fn start_host_with<E: Environment + 'static>(
     let (c, s, k) = (console.clone(), stop.clone(), keys.clone());
     let thread = std::thread::spawn(move || {
         let mut machine = Machine::new(config).unwrap();
-        let mut tap = Tap::new(make_env(c, k));
+        let (env, waker) = make_env(c, k);
+        let mut tap = Tap::new(env);
         let mut streamer = Streamer::start(&mut machine, info, options, listener, None).unwrap();
+        if let Some(wake) = waker {
+            streamer.set_waker(wake);
+        }
         tx.send(streamer.stats()).unwrap();
         let exit = host::run_vm(&mut machine, &mut tap, &mut streamer, u64::MAX, &s, Instant::now());
         assert!(matches!(exit, doppel_machine::Exit::Limit), "host stopped: {exit:?} at {}", machine.location());
