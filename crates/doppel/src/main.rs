@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 mod netem;
 mod place;
 mod vm;
+mod vnc;
 
 /// doppel: a virtual-desktop cloud on a deterministic RISC-V machine.
 ///

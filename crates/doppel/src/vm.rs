@@ -20,6 +20,8 @@ pub enum VmCommand {
     ///   doppel vm run --kernel Image --initrd initramfs.cpio
     ///   doppel vm run --kernel Image --initrd initramfs.cpio --append "console=ttyS0 doppel.run=cpuloop"
     ///   doppel vm run --kernel Image --disk disk.img --memory 512M --fb 1024x768
+    ///   doppel vm run --kernel Image --initrd initramfs.cpio --vnc 127.0.0.1:5900 --ws 127.0.0.1:5700
+    ///   doppel vm run --kernel Image --initrd initramfs.cpio --vnc 0.0.0.0:5900 --tls --password-file pw
     ///
     /// Exit status: the guest's power-off code (0 when it powers off cleanly or you quit with
     /// Ctrl-A x), 3 when --max-instructions stops it, 1 on an error.
@@ -60,6 +62,8 @@ pub struct RunArgs {
     /// Print instructions executed, wall time and guest MIPS on exit.
     #[arg(long)]
     stats: bool,
+    #[command(flatten)]
+    vnc: crate::vnc::VncArgs,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -145,7 +149,16 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     };
     let mut machine = Machine::new(config).context("cannot build the machine")?;
 
-    let (mut env, input) = LiveEnvironment::new(Box::new(StdoutSink::default()));
+    let (env, input) = LiveEnvironment::new(Box::new(StdoutSink::default()));
+    let mut vnc = if args.vnc.enabled() {
+        if args.fb.0.is_none() {
+            bail!("--vnc and --ws need a framebuffer (not --fb none)");
+        }
+        Some(crate::vnc::start(&args.vnc, "doppel", input.clone())?)
+    } else {
+        None
+    };
+    let mut env = crate::vnc::DisplayEnv { inner: env, due: None };
     let raw = RawMode::enable();
     terminal::spawn_stdin_reader(input).context("cannot read the terminal")?;
 
@@ -153,7 +166,12 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let limit = args.max_instructions.unwrap_or(u64::MAX);
     let exit = loop {
         let until = machine.icount().saturating_add(SLICE).min(limit);
-        match machine.run(&mut env, until) {
+        let exit = machine.run(&mut env, until);
+        if let Some(v) = &mut vnc {
+            v.publisher.tick(&mut machine, Instant::now());
+            env.due = Some(v.publisher.due());
+        }
+        match exit {
             Exit::Limit if machine.icount() >= limit => break None,
             Exit::Limit => continue,
             other => break Some(other),
@@ -170,6 +188,9 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             machine.now() as f64 / doppel_machine::TIMEBASE_HZ as f64,
             peak_rss().unwrap_or_else(|| "unknown".into()),
         );
+        if let Some(v) = &vnc {
+            eprintln!("{}", crate::vnc::stats_line(v, elapsed));
+        }
     }
     Ok(match exit {
         None => {

@@ -9,7 +9,8 @@
 //! * [`session`]: one viewer: engine + encoder state + what it has been sent.
 //! * [`input`]: keysyms, scancodes and pointer masks to the machine's input events.
 //! * [`meter`]: bytes per encoding, updates, encoding time, and the traffic estimate.
-//! * [`server`]: the tokio TCP adapter.
+//! * [`server`]: the tokio adapter (TCP, VeNCrypt TLS); [`tls`]: certificates; [`ws`]: the
+//!   WebSocket listener for noVNC.
 
 pub mod auth;
 pub mod damage;
@@ -24,6 +25,8 @@ pub mod wire;
 #[cfg(feature = "test-utils")]
 pub mod testutil;
 pub mod server;
+pub mod tls;
+pub mod ws;
 
 /// "outer: cause: cause" for logs.
 pub fn error_chain(e: &dyn std::error::Error) -> String {

@@ -92,6 +92,11 @@ impl Session {
         &self.engine
     }
 
+    /// The engine, for the adapter's TLS switch ([`Engine::tls_established`]).
+    pub fn engine_mut(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
+
     /// Sets the framebuffer size announced at ServerInit.
     pub fn set_initial_size(&mut self, width: u16, height: u16) {
         self.engine.set_size(width, height);
