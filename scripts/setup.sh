@@ -16,6 +16,8 @@ packages=(
   novnc chromium
   # netem's namespace tests (crates/netem/tests/tun_netns.rs)
   iproute2 iputils-ping
+  # guest networking: libslirp for `--net user` (crates/host/src/net/slirp.rs links -lslirp)
+  libslirp-dev
   # placement: HiGHS ILP solver built from source (highs-sys: cmake + bindgen), plot conversion
   cmake libclang-dev librsvg2-bin
 )

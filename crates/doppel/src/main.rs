@@ -4,13 +4,16 @@ use clap::{Parser, Subcommand};
 
 mod netem;
 mod place;
+mod stream;
+mod record;
 mod vm;
 mod vnc;
 
 /// doppel: a virtual-desktop cloud on a deterministic RISC-V machine.
 ///
 /// Exit codes: 0 success; 1 error (the message says what and where); 2 bad command line;
-/// for `vm run`, the guest's own power-off code when it is not 0.
+/// for `vm run`, the guest's own power-off code when it is not 0; for `replay`, 4 when the
+/// replay diverged from the recording.
 #[derive(Parser, Debug)]
 #[command(name = "doppel", version, propagate_version = true)]
 struct Cli {
@@ -27,12 +30,20 @@ enum Command {
     /// Run virtual machines.
     #[command(subcommand)]
     Vm(vm::VmCommand),
+    /// Record a guest run to a replay log plus its starting snapshot; see `record --help`.
+    Record(Box<record::RecordArgs>),
+    /// Replay a log made by `record`, verifying every checkpoint; see `replay --help`.
+    Replay(record::ReplayArgs),
     /// Print the virtual platform's memory map and timebase.
     Platform,
     /// Emulate a WAN link in user space (delay, jitter, rate, queue, loss); see `netem --help`.
     Netem(netem::NetemArgs),
     /// VMShadow placement: plan moves, generate scenarios, rank desktops from pcaps, benchmark.
     Place(place::PlaceArgs),
+    /// Run a VM, record it and serve it live to replicas over TCP.
+    Host(stream::HostArgs),
+    /// Follow a `doppel host` live from a demand-paged snapshot.
+    Replica(stream::ReplicaArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -43,8 +54,12 @@ fn main() -> std::process::ExitCode {
         .init();
     let result = match cli.command {
         Command::Vm(command) => vm::main(command),
+        Command::Record(args) => record::record(*args),
+        Command::Replay(args) => record::replay(args),
         Command::Netem(args) => netem::run(args).map(|()| std::process::ExitCode::SUCCESS),
         Command::Place(args) => place::run(args).map(|()| std::process::ExitCode::SUCCESS),
+        Command::Host(args) => stream::host(args),
+        Command::Replica(args) => stream::replica(args),
         Command::Platform => {
             print_platform();
             Ok(std::process::ExitCode::SUCCESS)

@@ -258,6 +258,9 @@ struct Row {
     sites: usize,
     algo: &'static str,
     ms: f64,
+    /// CPU time of the benchmark thread, when the system reports it: on a shared, loaded machine
+    /// this is what the algorithm itself cost, wall time includes waiting for a core.
+    cpu_ms: Option<f64>,
     objective: f64,
     latency_decrease: f64,
     moves: usize,
@@ -291,6 +294,7 @@ fn bench(quick: bool, ilp_limit: Option<f64>, k: usize, out_dir: &Path) -> Resul
         let m = Model::new(&sc)?;
         for algo in Algo::ALL {
             let start = Instant::now();
+            let cpu_start = thread_cpu_ns();
             let (plan, optimal): (Plan, Option<bool>) = match heuristic(&m, algo) {
                 Some(p) => (p, None),
                 None => match ilp::solve(
@@ -308,9 +312,14 @@ fn bench(quick: bool, ilp_limit: Option<f64>, k: usize, out_dir: &Path) -> Resul
                 },
             };
             let ms = start.elapsed().as_secs_f64() * 1e3;
+            #[allow(clippy::cast_precision_loss)]
+            let cpu_ms = cpu_start
+                .zip(thread_cpu_ns())
+                .map(|(a, b)| b.saturating_sub(a) as f64 / 1e6);
             eprintln!(
-                "{sweep:5} {vms:5} desktops x {sites:2} sites  {:8}  {ms:10.1} ms  objective {:10.1}  moves {:4}{}",
+                "{sweep:5} {vms:5} desktops x {sites:2} sites  {:8}  {ms:10.1} ms (cpu {:10.1} ms)  objective {:10.1}  moves {:4}{}",
                 algo.name(),
+                cpu_ms.unwrap_or(f64::NAN),
                 plan.objective,
                 plan.moves.len(),
                 match optimal {
@@ -325,6 +334,7 @@ fn bench(quick: bool, ilp_limit: Option<f64>, k: usize, out_dir: &Path) -> Resul
                 sites,
                 algo: algo.name(),
                 ms,
+                cpu_ms,
                 objective: plan.objective,
                 latency_decrease: plan.latency_decrease_ms,
                 moves: plan.moves.len(),
@@ -332,20 +342,15 @@ fn bench(quick: bool, ilp_limit: Option<f64>, k: usize, out_dir: &Path) -> Resul
             });
         }
     }
-    let reference = |r: &Row| {
-        rows.iter()
-            .find(|x| x.sweep == r.sweep && x.vms == r.vms && x.sites == r.sites && x.algo == "ilp")
-            .cloned()
-    };
-    let mut csv = String::from("sweep,vms,sites,algo,ms,objective,latency_decrease_ms,moves,ilp_optimal,objective_vs_ilp,latency_vs_ilp\n");
+    let mut csv = String::from("sweep,vms,sites,algo,ms,cpu_ms,objective,latency_decrease_ms,moves,ilp_optimal,objective_vs_ilp,latency_vs_ilp\n");
     let mut md = String::from(
-        "| desktops | sites | algo | run time (ms) | objective | latency decrease (ms) | moves | objective / ILP | latency decrease / ILP |\n|---:|---:|---|---:|---:|---:|---:|---:|---:|\n",
+        "| desktops | sites | algo | run time (ms) | CPU time (ms) | objective | latency decrease (ms) | moves | objective / ILP | latency decrease / ILP |\n|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in &rows {
-        let ilp = reference(r);
+        let ilp = ilp_row(&rows, r);
         let ratio = |a: f64, b: Option<f64>| b.filter(|b| *b > 0.0).map(|b| a / b);
-        let ro = ratio(r.objective, ilp.as_ref().map(|x| x.objective));
-        let rl = ratio(r.latency_decrease, ilp.as_ref().map(|x| x.latency_decrease));
+        let ro = ratio(r.objective, ilp.map(|x| x.objective));
+        let rl = ratio(r.latency_decrease, ilp.map(|x| x.latency_decrease));
         let fmt = |x: Option<f64>| x.map_or(String::from("-"), |x| format!("{:.1}%", 100.0 * x));
         let opt = match r.optimal {
             Some(true) => "optimal",
@@ -354,12 +359,13 @@ fn bench(quick: bool, ilp_limit: Option<f64>, k: usize, out_dir: &Path) -> Resul
         };
         writeln!(
             csv,
-            "{},{},{},{},{:.3},{:.3},{:.3},{},{},{},{}",
+            "{},{},{},{},{:.3},{},{:.3},{:.3},{},{},{},{}",
             r.sweep,
             r.vms,
             r.sites,
             r.algo,
             r.ms,
+            r.cpu_ms.map_or(String::new(), |c| format!("{c:.3}")),
             r.objective,
             r.latency_decrease,
             r.moves,
@@ -374,11 +380,12 @@ fn bench(quick: bool, ilp_limit: Option<f64>, k: usize, out_dir: &Path) -> Resul
         };
         writeln!(
             md,
-            "| {} | {} | {} | {:.1} | {:.1} | {:.0} | {} | {} | {} |",
+            "| {} | {} | {} | {:.1} | {} | {:.1} | {:.0} | {} | {} | {} |",
             r.vms,
             r.sites,
             algo,
             r.ms,
+            r.cpu_ms.map_or(String::from("-"), |c| format!("{c:.1}")),
             r.objective,
             r.latency_decrease,
             r.moves,
@@ -393,32 +400,43 @@ fn bench(quick: bool, ilp_limit: Option<f64>, k: usize, out_dir: &Path) -> Resul
     Ok(())
 }
 
+/// CPU time of the calling thread in nanoseconds (Linux: the first field of
+/// `/proc/thread-self/schedstat`), or `None` where the system does not report it.
+fn thread_cpu_ns() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// The ILP's row at `r`'s point: the reference for effectiveness.
+fn ilp_row<'a>(rows: &'a [Row], r: &Row) -> Option<&'a Row> {
+    rows.iter()
+        .find(|x| x.sweep == r.sweep && x.vms == r.vms && x.sites == r.sites && x.algo == "ilp")
+}
+
 fn plot(rows: &[Row], path: &Path) -> Result<()> {
     use plotters::prelude::*;
     let root = SVGBackend::new(path, (1200, 900)).into_drawing_area();
     root.fill(&WHITE)?;
     let panels = root.split_evenly((2, 2));
-    let colors = [
-        RGBColor(31, 119, 180),
-        RGBColor(255, 127, 14),
-        RGBColor(44, 160, 44),
-        RGBColor(214, 39, 40),
-        RGBColor(0, 0, 0),
-    ];
     for (i, area) in panels.iter().enumerate() {
         let sweep = if i % 2 == 0 { "sites" } else { "vms" };
         let time_panel = i < 2;
-        let xs: Vec<usize> = rows
+        #[allow(clippy::cast_precision_loss)]
+        let x_of = |r: &Row| {
+            if sweep == "sites" {
+                r.sites as f64
+            } else {
+                r.vms as f64
+            }
+        };
+        let xmax = rows
             .iter()
             .filter(|r| r.sweep == sweep)
-            .map(|r| if sweep == "sites" { r.sites } else { r.vms })
-            .collect();
-        let xmax = xs.iter().copied().max().unwrap_or(1);
-        #[allow(clippy::cast_precision_loss)]
-        let xmax_f = xmax as f64;
+            .map(x_of)
+            .fold(1.0f64, f64::max);
         let title = match (time_panel, sweep) {
-            (true, "sites") => "(a) run time, 2000 desktops",
-            (true, _) => "(a) run time, 40 sites",
+            (true, "sites") => "(a) CPU time, 2000 desktops",
+            (true, _) => "(a) CPU time, 40 sites",
             (false, "sites") => "(b) latency decrease vs ILP, 2000 desktops",
             (false, _) => "(b) latency decrease vs ILP, 40 sites",
         };
@@ -427,90 +445,95 @@ fn plot(rows: &[Row], path: &Path) -> Result<()> {
         } else {
             "desktops"
         };
+        // (x, y) of one algorithm in this panel: run time, or latency decrease as % of the ILP's.
         let series = |algo: &str| -> Vec<(f64, f64)> {
             rows.iter()
                 .filter(|r| r.sweep == sweep && r.algo == algo)
                 .filter_map(|r| {
-                    #[allow(clippy::cast_precision_loss)]
-                    let x = if sweep == "sites" {
-                        r.sites as f64
-                    } else {
-                        r.vms as f64
-                    };
                     if time_panel {
-                        Some((x, r.ms.max(0.01)))
-                    } else {
-                        let ilp = rows.iter().find(|y| {
-                            y.sweep == r.sweep
-                                && y.vms == r.vms
-                                && y.sites == r.sites
-                                && y.algo == "ilp"
-                        })?;
-                        (ilp.latency_decrease > 0.0)
-                            .then_some((x, 100.0 * r.latency_decrease / ilp.latency_decrease))
+                        return Some((x_of(r), r.cpu_ms.unwrap_or(r.ms).max(0.01)));
                     }
+                    let ilp = ilp_row(rows, r)?;
+                    (ilp.latency_decrease > 0.0)
+                        .then_some((x_of(r), 100.0 * r.latency_decrease / ilp.latency_decrease))
                 })
                 .collect()
         };
+        let mut chart = ChartBuilder::on(area);
+        chart
+            .caption(title, ("sans-serif", 20))
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(60);
+        let x = 0f64..xmax * 1.05;
         if time_panel {
             let ymax = rows.iter().map(|r| r.ms).fold(1.0f64, f64::max) * 2.0;
-            let mut chart = ChartBuilder::on(area)
-                .caption(title, ("sans-serif", 20))
-                .margin(10)
-                .x_label_area_size(40)
-                .y_label_area_size(60)
-                .build_cartesian_2d(0f64..xmax_f * 1.05, (0.01f64..ymax).log_scale())?;
-            chart
-                .configure_mesh()
-                .x_desc(xlabel)
-                .y_desc("ms (log)")
-                .draw()?;
-            for (c, algo) in Algo::ALL.iter().enumerate() {
-                let pts = series(algo.name());
-                chart
-                    .draw_series(LineSeries::new(pts.clone(), colors[c].stroke_width(2)))?
-                    .label(algo.name())
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 20, y)], colors[c].stroke_width(2))
-                    });
-                chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, colors[c].filled())))?;
-            }
-            chart
-                .configure_series_labels()
-                .border_style(BLACK)
-                .background_style(WHITE)
-                .position(SeriesLabelPosition::UpperLeft)
-                .draw()?;
+            let chart = chart.build_cartesian_2d(x, (0.01f64..ymax).log_scale())?;
+            draw_algos(
+                chart,
+                xlabel,
+                "CPU ms (log; wall ms where not reported)",
+                &series,
+                SeriesLabelPosition::UpperLeft,
+            )?;
         } else {
-            let mut chart = ChartBuilder::on(area)
-                .caption(title, ("sans-serif", 20))
-                .margin(10)
-                .x_label_area_size(40)
-                .y_label_area_size(60)
-                .build_cartesian_2d(0f64..xmax_f * 1.05, 0f64..110f64)?;
-            chart
-                .configure_mesh()
-                .x_desc(xlabel)
-                .y_desc("% of ILP")
-                .draw()?;
-            for (c, algo) in Algo::ALL.iter().enumerate() {
-                let pts = series(algo.name());
-                chart
-                    .draw_series(LineSeries::new(pts.clone(), colors[c].stroke_width(2)))?
-                    .label(algo.name())
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 20, y)], colors[c].stroke_width(2))
-                    });
-                chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, colors[c].filled())))?;
-            }
-            chart
-                .configure_series_labels()
-                .border_style(BLACK)
-                .background_style(WHITE)
-                .position(SeriesLabelPosition::LowerLeft)
-                .draw()?;
+            let chart = chart.build_cartesian_2d(x, 0f64..110f64)?;
+            draw_algos(
+                chart,
+                xlabel,
+                "% of ILP",
+                &series,
+                SeriesLabelPosition::LowerLeft,
+            )?;
         }
     }
     root.present()?;
+    Ok(())
+}
+
+/// Draws one line per algorithm (with its points and a legend) on a Figure-11 panel.
+fn draw_algos<'a, Y>(
+    mut chart: plotters::prelude::ChartContext<
+        'a,
+        plotters::prelude::SVGBackend<'a>,
+        plotters::prelude::Cartesian2d<plotters::coord::types::RangedCoordf64, Y>,
+    >,
+    xlabel: &str,
+    ylabel: &str,
+    series: &dyn Fn(&str) -> Vec<(f64, f64)>,
+    legend: plotters::prelude::SeriesLabelPosition,
+) -> Result<()>
+where
+    Y: plotters::prelude::Ranged<ValueType = f64> + plotters::coord::ranged1d::ValueFormatter<f64>,
+{
+    use plotters::prelude::*;
+    const COLORS: [RGBColor; 5] = [
+        RGBColor(31, 119, 180),
+        RGBColor(255, 127, 14),
+        RGBColor(44, 160, 44),
+        RGBColor(214, 39, 40),
+        RGBColor(0, 0, 0),
+    ];
+    chart
+        .configure_mesh()
+        .x_desc(xlabel)
+        .y_desc(ylabel)
+        .draw()?;
+    for (algo, color) in Algo::ALL.iter().zip(COLORS) {
+        let pts = series(algo.name());
+        chart
+            .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))?
+            .label(algo.name())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+    }
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE)
+        .position(legend)
+        .draw()?;
     Ok(())
 }

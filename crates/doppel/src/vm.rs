@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use doppel_host::images::read_image;
 use doppel_host::live::LiveEnvironment;
+use doppel_host::net::{self, HostFwd, NetMode, UserNetConfig};
 use doppel_host::terminal::{self, RawMode, StdoutSink};
 use doppel_machine::devices::DevicesConfig;
 use doppel_machine::machine::{BootMode, Exit, Machine, MachineConfig};
@@ -22,6 +23,12 @@ pub enum VmCommand {
     ///   doppel vm run --kernel Image --disk disk.img --memory 512M --fb 1024x768
     ///   doppel vm run --kernel Image --initrd initramfs.cpio --vnc 127.0.0.1:5900 --ws 127.0.0.1:5700
     ///   doppel vm run --kernel Image --initrd initramfs.cpio --vnc 0.0.0.0:5900 --tls --password-file pw
+    ///   doppel vm run --kernel Image --initrd initramfs.cpio --net user --hostfwd tcp:127.0.0.1:8080-:80
+    ///   doppel vm run --kernel Image --initrd initramfs.cpio --max-instructions 2000000 --trace trace.txt
+    ///
+    /// A guest reboot (SBI system reset, or the syscon reboot register) restarts the machine:
+    /// devices reset, RAM cleared, the kernel and initramfs read again and booted; the disk
+    /// keeps what the guest wrote.
     ///
     /// Exit status: the guest's power-off code (0 when it powers off cleanly or you quit with
     /// Ctrl-A x), 3 when --max-instructions stops it, 1 on an error.
@@ -59,17 +66,32 @@ pub struct RunArgs {
     /// Boot in M-mode at the start of RAM (ISA tests, firmware) instead of Linux's S-mode entry.
     #[arg(long)]
     bare_metal: bool,
+    /// Network backend of the virtio-net device: `null` (a device whose frames go nowhere),
+    /// `user` (user-mode networking with libslirp, like QEMU's `-nic user`: the guest is 10.0.2.15/24,
+    /// the host 10.0.2.2, DNS 10.0.2.3, and it reaches whatever the host reaches), `loopback`
+    /// (frames come straight back), or `none` (no network device).
+    #[arg(long, default_value = "null", value_name = "BACKEND")]
+    net: NetMode,
+    /// Forward a host port into the guest (with --net user), QEMU's hostfwd syntax:
+    /// [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT, e.g. tcp:127.0.0.1:8080-:80. Repeatable.
+    #[arg(long, value_name = "RULE")]
+    hostfwd: Vec<HostFwd>,
     /// Print instructions executed, wall time and guest MIPS on exit.
     #[arg(long)]
     stats: bool,
+    /// Write every executed instruction to FILE, one line each: instruction count, privilege,
+    /// pc, encoding and disassembly. Slow (one instruction per block); for debugging.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
     #[command(flatten)]
     vnc: crate::vnc::VncArgs,
 }
 
 #[derive(Debug, Clone, Copy)]
-pub struct Fb(Option<(u32, u32)>);
+/// `--fb`: a framebuffer size, or none. Shared by every command that builds a machine.
+pub struct Fb(pub Option<(u32, u32)>);
 
-fn parse_fb(s: &str) -> Result<Fb, String> {
+pub fn parse_fb(s: &str) -> Result<Fb, String> {
     if s.eq_ignore_ascii_case("none") {
         return Ok(Fb(None));
     }
@@ -139,6 +161,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         instructions_per_tick: args.instructions_per_tick,
         devices: DevicesConfig {
             disk,
+            net: args.net != NetMode::None,
             ..DevicesConfig::default()
         },
         boot: if args.bare_metal {
@@ -149,7 +172,16 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     };
     let mut machine = Machine::new(config).context("cannot build the machine")?;
 
-    let (env, input) = LiveEnvironment::new(Box::new(StdoutSink::default()));
+    let (mut env, input) = LiveEnvironment::new(Box::new(StdoutSink::default()));
+    let net_config = UserNetConfig {
+        hostfwd: args.hostfwd.clone(),
+        ..UserNetConfig::default()
+    };
+    if let Some(backend) =
+        net::start(args.net, net_config, &input).context("cannot start the network")?
+    {
+        env.set_network(backend);
+    }
     let mut vnc = if args.vnc.enabled() {
         if args.fb.0.is_none() {
             bail!("--vnc and --ws need a framebuffer (not --fb none)");
@@ -162,25 +194,61 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let raw = RawMode::enable();
     terminal::spawn_stdin_reader(input).context("cannot read the terminal")?;
 
+    let mut trace = match &args.trace {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot create the trace file {}", path.display()))?;
+            machine.set_trace(true);
+            Some((std::io::BufWriter::new(file), path))
+        }
+        None => None,
+    };
+
     let started = Instant::now();
     let limit = args.max_instructions.unwrap_or(u64::MAX);
+    // Instructions run before the last reboot (--max-instructions counts across reboots).
+    let mut before_reset = 0u64;
     let exit = loop {
-        let until = machine.icount().saturating_add(SLICE).min(limit);
+        let until = machine
+            .icount()
+            .saturating_add(SLICE)
+            .min(limit.saturating_sub(before_reset));
         let exit = machine.run(&mut env, until);
+        if let Some((out, path)) = &mut trace {
+            write_trace(out, &machine.take_trace())
+                .with_context(|| format!("cannot write the trace file {}", path.display()))?;
+        }
         if let Some(v) = &mut vnc {
             v.publisher.tick(&mut machine, Instant::now());
             env.due = Some(v.publisher.due());
         }
         match exit {
-            Exit::Limit if machine.icount() >= limit => break None,
+            Exit::Limit if before_reset + machine.icount() >= limit => break None,
             Exit::Limit => continue,
+            Exit::Reset => {
+                before_reset += machine.icount();
+                eprintln!("\r\ndoppel: the guest asked for a reboot; restarting the machine\r");
+                let kernel = read_image("kernel", &args.kernel, IMAGE_LIMIT)?;
+                let initrd = args
+                    .initrd
+                    .as_deref()
+                    .map(|p| read_image("initramfs", p, IMAGE_LIMIT))
+                    .transpose()?;
+                machine
+                    .reset(&kernel, initrd.as_deref())
+                    .context("cannot restart the machine")?;
+            }
             other => break Some(other),
         }
     };
+    if let Some((mut out, path)) = trace {
+        std::io::Write::flush(&mut out)
+            .with_context(|| format!("cannot write the trace file {}", path.display()))?;
+    }
     drop(raw);
     let elapsed = started.elapsed();
     if args.stats {
-        let n = machine.icount();
+        let n = before_reset + machine.icount();
         eprintln!(
             "\ndoppel: {n} instructions in {:.3} s ({:.1} MIPS), guest time {:.3} s, peak RSS {}",
             elapsed.as_secs_f64(),
@@ -190,6 +258,16 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         );
         if let Some(v) = &vnc {
             eprintln!("{}", crate::vnc::stats_line(v, elapsed));
+        }
+        if let Some(s) = env.inner.network_stats() {
+            eprintln!(
+                "doppel: network ({}): guest sent {} frames ({} bytes), received {} frames ({} bytes)",
+                args.net.name(),
+                s.tx_frames,
+                s.tx_bytes,
+                s.rx_frames,
+                s.rx_bytes
+            );
         }
     }
     Ok(match exit {
@@ -205,12 +283,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             eprintln!("\ndoppel: guest powered off with code {code}");
             ExitCode::from(u8::try_from(code).unwrap_or(1).max(1))
         }
-        Some(Exit::Reset) => {
-            eprintln!(
-                "\ndoppel: the guest asked for a reboot; reboot is not supported yet, stopping"
-            );
-            ExitCode::SUCCESS
-        }
+        Some(Exit::Reset) => unreachable!("Reset restarts the machine in the loop"),
         Some(Exit::Environment(e)) if e.to_string().contains("Ctrl-A x") => {
             eprintln!("\ndoppel: quit at {}", machine.location());
             ExitCode::SUCCESS
@@ -218,6 +291,29 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         Some(Exit::Environment(e)) => bail!("the machine stopped: {e} (at {})", machine.location()),
         Some(Exit::Limit) => unreachable!("Limit is handled in the loop"),
     })
+}
+
+/// One line per traced instruction: `icount priv pc encoding disassembly`.
+fn write_trace(
+    out: &mut impl std::io::Write,
+    entries: &[doppel_machine::cpu::TraceEntry],
+) -> std::io::Result<()> {
+    for e in entries {
+        let word = if e.raw <= 0xffff && e.raw & 3 != 3 {
+            format!("{:04x}    ", e.raw)
+        } else {
+            format!("{:08x}", e.raw)
+        };
+        writeln!(
+            out,
+            "{} {} {:016x} {word} {}",
+            e.icount,
+            e.prv.letter(),
+            e.pc,
+            doppel_machine::cpu::decode::disasm(e.raw)
+        )?;
+    }
+    Ok(())
 }
 
 /// This process's peak resident set size, from `/proc/self/status` (`VmHWM`).

@@ -4,73 +4,17 @@
 //! `$DOPPEL_CACHE/guest/current`, else `~/.cache/doppel/guest/current`; `scripts/test.sh` builds
 //! it first. A missing guest fails the tests (it never skips them).
 
-use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use doppel_host::disk::FileDisk;
 use doppel_machine::devices::DevicesConfig;
 use doppel_machine::machine::{Exit, Machine, MachineConfig};
-use doppel_machine::{
-    EnvError, Environment, IdleState, InputEvent, InstructionCount, NullEnvironment, Output, Ticks,
-};
-
-fn guest_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("DOPPEL_GUEST_DIR") {
-        return PathBuf::from(dir);
-    }
-    let cache = std::env::var_os("DOPPEL_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/doppel")))
-        .expect("DOPPEL_CACHE or HOME is set");
-    cache.join("guest/current")
-}
-
-fn guest_file(name: &str) -> PathBuf {
-    let path = guest_dir().join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: build the guest with `bash guest/build.sh`",
-        path.display()
-    );
-    path
-}
+use doppel_machine::InputEvent;
+use doppel_testkit::{guest_config, guest_file, Scripted};
 
 fn config(cmdline: &str) -> MachineConfig {
-    MachineConfig {
-        kernel: std::fs::read(guest_file("Image")).unwrap(),
-        initrd: Some(std::fs::read(guest_file("initramfs.cpio")).unwrap()),
-        cmdline: format!("console=ttyS0 panic=-1 {cmdline}"),
-        ..MachineConfig::default()
-    }
-}
-
-/// A deterministic environment whose input the test script pushes between slices.
-#[derive(Default)]
-struct Scripted {
-    inner: NullEnvironment,
-    queue: VecDeque<InputEvent>,
-}
-
-impl Scripted {
-    fn console(&self) -> String {
-        String::from_utf8_lossy(&self.inner.console).into_owned()
-    }
-}
-
-impl Environment for Scripted {
-    fn poll(&mut self, _icount: InstructionCount) -> Result<Option<InputEvent>, EnvError> {
-        Ok(self.queue.pop_front())
-    }
-    fn idle(&mut self, state: IdleState) -> Result<Ticks, EnvError> {
-        self.inner.idle(state)
-    }
-    fn entropy(&mut self, icount: InstructionCount, buf: &mut [u8]) {
-        self.inner.entropy(icount, buf);
-    }
-    fn output(&mut self, icount: InstructionCount, output: Output<'_>) {
-        self.inner.output(icount, output);
-    }
+    guest_config(cmdline)
 }
 
 /// Guest instructions a test may spend before it is declared stuck.
@@ -343,4 +287,67 @@ fn vm_run_boots_the_guest_and_exits_with_its_power_off() {
     ]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("doppel-init: reached"), "{text}");
+}
+
+#[test]
+fn vm_run_restarts_the_machine_when_the_guest_reboots() {
+    // An init that cannot start makes the kernel panic; with panic=-1 it reboots at once
+    // (SBI system reset), and `vm run` boots it again, until --max-instructions.
+    let kernel = guest_file("Image");
+    let initrd = guest_file("initramfs.cpio");
+    let (code, text) = doppel(&[
+        "vm",
+        "run",
+        "--kernel",
+        kernel.to_str().unwrap(),
+        "--initrd",
+        initrd.to_str().unwrap(),
+        "--append",
+        "console=ttyS0 rdinit=/nonexistent init=/nonexistent panic=-1",
+        "--max-instructions",
+        "250000000",
+    ]);
+    assert_eq!(code, 3, "{text}");
+    assert!(
+        text.matches("restarting the machine").count() >= 1,
+        "{text}"
+    );
+    assert!(text.matches("Linux version").count() >= 2, "{text}");
+}
+
+#[test]
+fn vm_run_traces_every_instruction_it_runs() {
+    let kernel = guest_file("Image");
+    let dir = std::env::temp_dir().join(format!("doppel-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = dir.join("trace.txt");
+    let (code, text) = doppel(&[
+        "vm",
+        "run",
+        "--kernel",
+        kernel.to_str().unwrap(),
+        "--max-instructions",
+        "20000",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 3, "{text}");
+    let lines: Vec<String> = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    // One line per instruction, counted from 0, the first at the kernel's entry in S-mode.
+    assert_eq!(lines.len(), 20_000);
+    assert!(
+        lines[0].starts_with("0 S 0000000080200000 "),
+        "{}",
+        lines[0]
+    );
+    for (n, line) in lines.iter().enumerate() {
+        let icount: usize = line.split(' ').next().unwrap().parse().unwrap();
+        assert_eq!(icount, n, "{line}");
+    }
+    assert!(lines.iter().any(|l| l.contains(" auipc ") || l.contains(" jal ")));
+    std::fs::remove_dir_all(&dir).unwrap();
 }

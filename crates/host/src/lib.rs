@@ -3,4 +3,5 @@
 pub mod disk;
 pub mod images;
 pub mod live;
+pub mod net;
 pub mod terminal;

@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
+use crate::net::{NetBackend, NetStats};
 use doppel_machine::{
     EnvError, Environment, IdleState, InputEvent, InstructionCount, Output, Ticks, TIMEBASE_HZ,
 };
@@ -49,6 +50,8 @@ pub struct LiveEnvironment {
     rx: Receiver<Message>,
     pending: VecDeque<Message>,
     sink: Box<dyn OutputSink>,
+    /// Where transmitted frames go; without one they go to the sink.
+    net: Option<Box<dyn NetBackend>>,
     /// Real time and guest time at the moment the two were last aligned.
     epoch: Option<(Instant, Ticks)>,
 }
@@ -60,9 +63,21 @@ impl LiveEnvironment {
             rx,
             pending: VecDeque::new(),
             sink,
+            net: None,
             epoch: None,
         };
         (env, InputSender(tx))
+    }
+
+    /// Send the guest's transmitted frames to `backend` (from now on). Frames for the guest come
+    /// back through this environment's [`InputSender`], which the backend was given.
+    pub fn set_network(&mut self, backend: Box<dyn NetBackend>) {
+        self.net = Some(backend);
+    }
+
+    /// The network backend's counters, if there is one.
+    pub fn network_stats(&self) -> Option<NetStats> {
+        self.net.as_ref().map(|n| n.stats())
     }
 
     /// Guest ticks corresponding to real time `at`, on the current alignment.
@@ -167,7 +182,10 @@ impl Environment for LiveEnvironment {
     fn output(&mut self, _icount: InstructionCount, output: Output<'_>) {
         match output {
             Output::Console(bytes) => self.sink.console(bytes),
-            Output::NetTx(frame) => self.sink.net_tx(frame),
+            Output::NetTx(frame) => match &mut self.net {
+                Some(net) => net.transmit(frame),
+                None => self.sink.net_tx(frame),
+            },
         }
     }
 }

@@ -127,6 +127,17 @@ pub trait Environment {
 
     /// Something the machine emits. Outputs never influence the machine.
     fn output(&mut self, icount: InstructionCount, output: Output<'_>);
+
+    /// Bytes of the disk's base image at `offset`, for a block device whose base the environment
+    /// serves ([`crate::devices::EnvDisk`]: the *output-replayed disk*, where a recorder logs these
+    /// bytes and a replayer needs no disk image). Called mid-instruction, during the request that
+    /// reads them; the range lies inside the disk. An error completes the request with an I/O
+    /// error (a replayer that cannot answer reports the divergence from its next `poll`).
+    fn disk_read(&mut self, icount: InstructionCount, offset: u64, buf: &mut [u8]) -> Result<(), EnvError> {
+        let _ = (icount, offset);
+        buf.fill(0);
+        Err(EnvError::msg("this environment serves no disk data"))
+    }
 }
 
 /// An environment with no outside world: no input, no entropy but a fixed stream, idle time

@@ -21,7 +21,7 @@ pub use env::{
 };
 pub use machine::{BootMode, Exit, Framebuffer, Machine, MachineConfig, MachineError, MachineState};
 pub use devices::DevicesConfig;
-pub use ram::{GuestRam, PAGE_SHIFT, PAGE_SIZE};
+pub use ram::{BackingError, GuestRam, RamBacking, PAGE_SHIFT, PAGE_SIZE};
 
 /// Frequency of the guest's timebase (`mtime`, `time`), in ticks per second of guest time.
 pub const TIMEBASE_HZ: u64 = 10_000_000;

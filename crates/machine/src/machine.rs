@@ -143,6 +143,55 @@ pub struct Machine {
     pub cpu: Cpu,
     pub bus: Bus,
     fb: Option<FbLayout>,
+    /// What [`Machine::reset`] boots again.
+    boot: BootConfig,
+}
+
+/// The parts of a [`MachineConfig`] a reset needs again (the images are passed back in).
+#[derive(Debug, Clone)]
+struct BootConfig {
+    ram_size: usize,
+    cmdline: String,
+    framebuffer: Option<(u32, u32)>,
+    instructions_per_tick: u64,
+    mode: BootMode,
+}
+
+/// Fresh RAM with the boot images loaded and a hart ready to enter them.
+fn load(
+    boot: &BootConfig,
+    kernel: &[u8],
+    initrd: Option<&[u8]>,
+    devices: &Devices,
+) -> Result<(Cpu, GuestRam, Option<FbLayout>), MachineError> {
+    let size = boot.ram_size;
+    let mut ram = GuestRam::new(RAM_BASE, size);
+    let mut cpu = Cpu::new(RAM_BASE, boot.instructions_per_tick);
+    let fb;
+    match boot.mode {
+        BootMode::BareMetal => {
+            fb = None;
+            cpu.pc = boot::load_bare_metal(kernel, &mut ram)?;
+        }
+        BootMode::Linux => {
+            fb = boot::fb_layout(size as u64, boot.framebuffer)?;
+            let layout = boot::plan_linux(kernel, initrd.map(<[u8]>::len), size as u64, fb)?;
+            let dtb = build_dtb(&boot.cmdline, size as u64, &layout, fb, devices)?;
+            if dtb.len() as u64 > boot::DTB_SLOT {
+                return Err(BootError::DtbTooLarge { size: dtb.len() }.into());
+            }
+            // The plan checked that each piece lies inside RAM.
+            ram.write(layout.kernel_load, kernel);
+            ram.write(layout.dtb_addr, &dtb);
+            if let (Some((start, _)), Some(initrd)) = (layout.initrd, initrd) {
+                ram.write(start, initrd);
+            }
+            cpu.setup_for_supervisor(layout.kernel_load, 0, layout.dtb_addr);
+        }
+    }
+    // Loading is not guest activity.
+    ram.take_dirty();
+    Ok((cpu, ram, fb))
 }
 
 impl std::fmt::Debug for Machine {
@@ -167,35 +216,16 @@ impl Machine {
                 config.framebuffer.map(|(width, height)| FramebufferConfig { width, height });
         }
         let devices = Devices::new(devices_config)?;
-        let mut ram = GuestRam::new(RAM_BASE, size);
-        let mut cpu = Cpu::new(RAM_BASE, config.instructions_per_tick);
-        let fb;
-        match config.boot {
-            BootMode::BareMetal => {
-                fb = None;
-                cpu.pc = boot::load_bare_metal(&config.kernel, &mut ram)?;
-            }
-            BootMode::Linux => {
-                fb = boot::fb_layout(size as u64, config.framebuffer)?;
-                let initrd_len = config.initrd.as_ref().map(Vec::len);
-                let layout = boot::plan_linux(&config.kernel, initrd_len, size as u64, fb)?;
-                let dtb = build_dtb(&config.cmdline, size as u64, &layout, fb, &devices)?;
-                if dtb.len() as u64 > boot::DTB_SLOT {
-                    return Err(BootError::DtbTooLarge { size: dtb.len() }.into());
-                }
-                // The plan checked that each piece lies inside RAM.
-                ram.write(layout.kernel_load, &config.kernel);
-                ram.write(layout.dtb_addr, &dtb);
-                if let (Some((start, _)), Some(initrd)) = (layout.initrd, &config.initrd) {
-                    ram.write(start, initrd);
-                }
-                cpu.setup_for_supervisor(layout.kernel_load, 0, layout.dtb_addr);
-            }
-        }
-        // Loading is not guest activity.
-        ram.take_dirty();
+        let boot = BootConfig {
+            ram_size: size,
+            cmdline: config.cmdline,
+            framebuffer: config.framebuffer,
+            instructions_per_tick: config.instructions_per_tick,
+            mode: config.boot,
+        };
+        let (cpu, ram, fb) = load(&boot, &config.kernel, config.initrd.as_deref(), &devices)?;
         let bus = Bus::new(ram, devices);
-        Ok(Machine { cpu, bus, fb })
+        Ok(Machine { cpu, bus, fb, boot })
     }
 
     /// The machine's state apart from RAM (see [`MachineState`]). Pair it with a copy of
@@ -216,6 +246,49 @@ impl Machine {
         if ram_image.len() != size {
             return Err(MachineError::RamImage { found: ram_image.len(), expected: size });
         }
+        let mut ram = GuestRam::new(RAM_BASE, size);
+        ram.as_mut_slice().copy_from_slice(ram_image);
+        Machine::from_state_with_ram(config, state, ram)
+    }
+
+    /// Reboot after [`Exit::Reset`]: devices back to their reset state (the disk keeps its
+    /// copy-on-write overlay, as a real disk keeps what was written), RAM cleared and the boot
+    /// images loaded again, the hart at its entry point with the instruction count at zero. The
+    /// configuration (RAM size, command line, framebuffer, speed, boot mode) is the one the
+    /// machine was built with; `kernel` and `initrd` are the images to boot.
+    pub fn reset(&mut self, kernel: &[u8], initrd: Option<&[u8]>) -> Result<(), MachineError> {
+        let boot = self.boot.clone();
+        self.bus.devices.reset();
+        // The old RAM goes first, so a reset never holds two guests' memory at once.
+        self.bus.ram = GuestRam::new(RAM_BASE, PAGE_SIZE);
+        let (mut cpu, ram, fb) = load(&boot, kernel, initrd, &self.bus.devices)?;
+        cpu.trace = self.cpu.trace.take();
+        self.cpu = cpu;
+        self.bus.ram = ram;
+        self.bus.request = MachineRequest::None;
+        self.fb = fb;
+        Ok(())
+    }
+
+    /// Turn the instruction trace on or off. While on, every executed instruction is recorded
+    /// (see [`crate::cpu::TraceEntry`]) until [`Machine::take_trace`] collects them; the machine
+    /// runs one instruction per block then, so tracing is for debugging, not for speed.
+    pub fn set_trace(&mut self, on: bool) {
+        self.cpu.trace = on.then(Vec::new);
+    }
+
+    /// The instructions traced since the last call (empty when tracing is off).
+    pub fn take_trace(&mut self) -> Vec<crate::cpu::TraceEntry> {
+        self.cpu.trace.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// [`Machine::from_state`] with RAM the caller provides (already holding the snapshot's
+    /// contents, or filled on demand behind the machine's back, as a userfaultfd handler does).
+    pub fn from_state_with_ram(config: MachineConfig, state: &MachineState, ram: GuestRam) -> Result<Machine, MachineError> {
+        let size = config.ram_size;
+        if ram.size() != size || ram.base() != RAM_BASE {
+            return Err(MachineError::RamImage { found: ram.size(), expected: size });
+        }
         let configured = match config.boot {
             BootMode::Linux => config.framebuffer,
             BootMode::BareMetal => None,
@@ -228,9 +301,14 @@ impl Machine {
         devices_config.framebuffer = configured.map(|(width, height)| FramebufferConfig { width, height });
         let devices = Devices::restore(devices_config, &state.devices)?;
         let cpu = Cpu::restore((), &state.cpu)?;
-        let mut ram = GuestRam::new(RAM_BASE, size);
-        ram.as_mut_slice().copy_from_slice(ram_image);
-        Ok(Machine { cpu, bus: Bus::new(ram, devices), fb })
+        let boot = BootConfig {
+            ram_size: size,
+            cmdline: config.cmdline,
+            framebuffer: config.framebuffer,
+            instructions_per_tick: config.instructions_per_tick,
+            mode: config.boot,
+        };
+        Ok(Machine { cpu, bus: Bus::new(ram, devices), fb, boot })
     }
 
     /// Instructions retired (steps taken) since reset.
@@ -288,6 +366,7 @@ impl Machine {
                         if let Some(t) = self.timer_deadline() {
                             end = end.min(t);
                         }
+                        end = self.clamp_to_env(env, end);
                     }
                     BlockExit::Sbi => {
                         match sbi::handle(&mut self.cpu, &mut self.bus.ram, env) {
@@ -298,6 +377,7 @@ impl Machine {
                         if let Some(t) = self.timer_deadline() {
                             end = end.min(t);
                         }
+                        end = self.clamp_to_env(env, end);
                     }
                     BlockExit::Wfi => break,
                 }
@@ -310,6 +390,15 @@ impl Machine {
                     return Exit::Limit;
                 }
             }
+        }
+    }
+
+    /// A device access or SBI call may have consumed what the environment had due at this
+    /// instruction (a replayer's entropy record); the slice then ends at its next one.
+    fn clamp_to_env(&self, env: &dyn Environment, end: InstructionCount) -> InstructionCount {
+        match env.next_event_at() {
+            Some(n) if n > self.cpu.icount => end.min(n),
+            _ => end,
         }
     }
 

@@ -8,16 +8,55 @@
 //! code page through [`GuestRam::write`] or [`GuestRam::mark_dirty`] clears the mark and queues the
 //! page for the CPU, which drops its decoded blocks for it ([`GuestRam::take_invalidated`]).
 //! Devices doing DMA therefore never need to know about the CPU's caches.
+//!
+//! The host memory is a zeroed heap block by default ([`GuestRam::new`]), or a mapping the caller
+//! provides ([`GuestRam::with_backing`], e.g. an anonymous mapping whose pages a userfaultfd
+//! handler fills on demand). This is the one module of the crate with `unsafe`: it turns the
+//! backing's pointer into slices.
+
+#![allow(unsafe_code)] // The RAM mapping: a pointer held for the life of its owner (see `RamBacking`).
+
+use std::ptr::NonNull;
 
 /// Size of a guest page, the unit of dirty tracking, demand paging and migration.
 pub const PAGE_SIZE: usize = 4096;
 /// log2 of [`PAGE_SIZE`].
 pub const PAGE_SHIFT: u32 = 12;
 
+/// Host memory that backs guest RAM, provided from outside the machine.
+///
+/// # Safety
+///
+/// Implementors promise that [`RamBacking::as_mut_ptr`] returns the same non-null pointer on
+/// every call, valid for reads and writes of [`RamBacking::len`] bytes for as long as the value
+/// lives (it is never moved, remapped or unmapped before drop), and that nobody else creates
+/// references into that memory while the machine owns it. Filling missing pages through the
+/// kernel (userfaultfd's `UFFDIO_COPY`) is allowed: to the machine it looks like the page was
+/// always there.
+pub unsafe trait RamBacking: Send {
+    /// Start of the memory.
+    fn as_mut_ptr(&mut self) -> *mut u8;
+    /// Length in bytes.
+    fn len(&self) -> usize;
+    /// Whether the memory is empty (never, for guest RAM).
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Who owns the memory behind [`GuestRam`]'s pointer. Never touched until drop.
+enum Owner {
+    Heap(#[allow(dead_code)] Vec<u8>),
+    External(#[allow(dead_code)] Box<dyn RamBacking>),
+}
+
 /// Guest physical memory.
 pub struct GuestRam {
     base: u64,
-    bytes: Box<[u8]>,
+    /// Start of RAM in host memory; owned by `_owner`, valid for `len` bytes while it lives.
+    ptr: NonNull<u8>,
+    len: usize,
+    _owner: Owner,
     dirty: Vec<u64>,
     /// Dirty bits the range consumer ([`GuestRam::take_dirty_range`]) cleared but
     /// [`GuestRam::take_dirty`] still owes its own caller.
@@ -32,9 +71,22 @@ impl std::fmt::Debug for GuestRam {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GuestRam")
             .field("base", &format_args!("{:#x}", self.base))
-            .field("size", &self.bytes.len())
+            .field("size", &self.len)
             .finish()
     }
+}
+
+// SAFETY: `GuestRam` owns its memory exclusively (a heap block, or a backing that promises no
+// one else references it), so moving it to another thread moves the only access path.
+unsafe impl Send for GuestRam {}
+// SAFETY: shared access only hands out `&[u8]`; writes need `&mut GuestRam`.
+unsafe impl Sync for GuestRam {}
+
+/// Why [`GuestRam::with_backing`] refused a backing.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("RAM backing of {len} bytes is not a non-zero multiple of {PAGE_SIZE}")]
+pub struct BackingError {
+    pub len: usize,
 }
 
 impl GuestRam {
@@ -45,10 +97,29 @@ impl GuestRam {
             size.is_multiple_of(PAGE_SIZE),
             "RAM size must be a multiple of the page size"
         );
-        let pages = size / PAGE_SIZE;
+        let mut heap = vec![0u8; size];
+        let ptr = NonNull::new(heap.as_mut_ptr()).unwrap_or(NonNull::dangling());
+        Self::from_parts(base, ptr, size, Owner::Heap(heap))
+    }
+
+    /// RAM at guest physical `base` in memory the caller provides (its current contents are the
+    /// guest's RAM). Its length must be a non-zero multiple of [`PAGE_SIZE`].
+    pub fn with_backing(base: u64, mut backing: Box<dyn RamBacking>) -> Result<Self, BackingError> {
+        let len = backing.len();
+        if len == 0 || !len.is_multiple_of(PAGE_SIZE) {
+            return Err(BackingError { len });
+        }
+        let ptr = NonNull::new(backing.as_mut_ptr()).ok_or(BackingError { len: 0 })?;
+        Ok(Self::from_parts(base, ptr, len, Owner::External(backing)))
+    }
+
+    fn from_parts(base: u64, ptr: NonNull<u8>, len: usize, owner: Owner) -> Self {
+        let pages = len / PAGE_SIZE;
         GuestRam {
             base,
-            bytes: vec![0u8; size].into_boxed_slice(),
+            ptr,
+            len,
+            _owner: owner,
             dirty: vec![0; pages.div_ceil(64)],
             retained: vec![0; pages.div_ceil(64)],
             retained_range: vec![0; pages.div_ceil(64)],
@@ -64,12 +135,12 @@ impl GuestRam {
 
     /// Size in bytes.
     pub fn size(&self) -> usize {
-        self.bytes.len()
+        self.len
     }
 
     /// Number of pages.
     pub fn pages(&self) -> usize {
-        self.bytes.len() / PAGE_SIZE
+        self.len / PAGE_SIZE
     }
 
     /// Offset into RAM of guest physical `addr` if `len` bytes from there lie inside RAM.
@@ -77,23 +148,28 @@ impl GuestRam {
     pub fn offset_of(&self, addr: u64, len: usize) -> Option<usize> {
         let off = addr.checked_sub(self.base)?;
         let off = usize::try_from(off).ok()?;
-        (off.checked_add(len)? <= self.bytes.len()).then_some(off)
+        (off.checked_add(len)? <= self.len).then_some(off)
     }
 
     /// All of RAM, read-only.
+    #[inline]
     pub fn as_slice(&self) -> &[u8] {
-        &self.bytes
+        // SAFETY: `ptr` is valid for `len` bytes while `_owner` lives (heap block, or the
+        // `RamBacking` contract), and `&self` forbids writes through `as_mut_slice` meanwhile.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 
     /// All of RAM, writable. The caller marks what it writes dirty.
+    #[inline]
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
-        &mut self.bytes
+        // SAFETY: as in `as_slice`; `&mut self` makes this the only reference.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
     }
 
     /// Copy guest memory at `addr` into `buf`. `None` if the range is not all RAM.
     pub fn read(&self, addr: u64, buf: &mut [u8]) -> Option<()> {
         let off = self.offset_of(addr, buf.len())?;
-        buf.copy_from_slice(&self.bytes[off..off + buf.len()]);
+        buf.copy_from_slice(&self.as_slice()[off..off + buf.len()]);
         Some(())
     }
 
@@ -101,7 +177,7 @@ impl GuestRam {
     /// not all RAM (nothing is written then).
     pub fn write(&mut self, addr: u64, data: &[u8]) -> Option<()> {
         let off = self.offset_of(addr, data.len())?;
-        self.bytes[off..off + data.len()].copy_from_slice(data);
+        self.as_mut_slice()[off..off + data.len()].copy_from_slice(data);
         self.mark_dirty_range(off, data.len());
         Some(())
     }
@@ -254,6 +330,29 @@ mod tests {
         assert!(!ram.is_code(2));
         assert_eq!(ram.take_invalidated(), vec![2]);
         assert!(!ram.has_invalidated());
+    }
+
+    struct Leaked(Vec<u8>);
+    // SAFETY: the Vec's buffer never moves; nothing else touches it.
+    unsafe impl RamBacking for Leaked {
+        fn as_mut_ptr(&mut self) -> *mut u8 {
+            self.0.as_mut_ptr()
+        }
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+    }
+
+    #[test]
+    fn an_external_backing_keeps_its_contents_and_tracks_dirt() {
+        let mut mem = vec![0u8; 2 * PAGE_SIZE];
+        mem[PAGE_SIZE + 1] = 7;
+        let mut ram = GuestRam::with_backing(0x8000_0000, Box::new(Leaked(mem))).unwrap();
+        assert_eq!(ram.as_slice()[PAGE_SIZE + 1], 7);
+        ram.write(0x8000_0000 + 3, &[9]).unwrap();
+        assert!(ram.is_dirty(0) && !ram.is_dirty(1));
+        assert_eq!(ram.as_slice()[3], 9);
+        assert!(GuestRam::with_backing(0, Box::new(Leaked(vec![0; 100]))).is_err());
     }
 
     #[test]

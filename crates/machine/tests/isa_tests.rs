@@ -19,7 +19,7 @@ macro_rules! isa_tests {
     };
 }
 
-isa_tests!(rv64i_arith, rv64m, rv64a, rvc, zicsr_fencei, privilege, sv39, interrupts, fpu);
+isa_tests!(rv64i_arith, rv64m, rv64a, rvc, zicsr_fencei, privilege, sv39, interrupts, fpu, pmp);
 
 #[test]
 fn every_source_has_a_test() {

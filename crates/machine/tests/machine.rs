@@ -230,3 +230,19 @@ fn a_restored_snapshot_runs_on_identically() {
     let err = Machine::from_state(config(), &state, &ram[..4096]).expect_err("short RAM refused");
     assert!(matches!(err, MachineError::RamImage { .. }), "{err}");
 }
+
+#[test]
+fn a_reset_boots_the_machine_again_from_its_images() {
+    let elf = assemble(&program_source("reboot"));
+    let mut m = bare_machine(elf.clone());
+    let fresh = bare_machine(elf.clone()).state_hash();
+    let mut env = NullEnvironment::default();
+    for _ in 0..3 {
+        assert!(matches!(m.run(&mut env, 1000), Exit::Reset), "at {}", m.location());
+        assert!(m.icount() > 0);
+        m.reset(&elf, None).expect("reset");
+        assert_eq!(m.icount(), 0);
+        // Exactly a fresh machine again: RAM (the run counter) cleared, hart and devices reset.
+        assert_eq!(m.state_hash(), fresh);
+    }
+}

@@ -92,6 +92,20 @@ impl Counters {
     }
 }
 
+/// The counters' names, in the order of [`stat_values`] (the `stats` line's keys).
+const STAT_NAMES: [&str; 10] = [
+    "packets_in",
+    "bytes_in",
+    "packets_out",
+    "bytes_out",
+    "dropped_loss",
+    "dropped_queue",
+    "queue_packets",
+    "queue_bytes",
+    "wire_packets",
+    "wire_bytes",
+];
+
 fn stat_values(s: &LinkStats) -> [u64; 10] {
     [
         s.packets_in,
@@ -170,24 +184,12 @@ impl LinkHandle {
         let mut out = String::new();
         for dir in Dir::BOTH {
             let s = self.stats(dir);
-            if !out.is_empty() {
-                out.push(' ');
+            for (name, value) in STAT_NAMES.iter().zip(stat_values(&s)) {
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push_str(&format!("{}.{name}={value}", dir.name()));
             }
-            out.push_str(&format!(
-                "{d}.packets_in={} {d}.bytes_in={} {d}.packets_out={} {d}.bytes_out={} {d}.dropped_loss={} \
-                 {d}.dropped_queue={} {d}.queue_packets={} {d}.queue_bytes={} {d}.wire_packets={} {d}.wire_bytes={}",
-                s.packets_in,
-                s.bytes_in,
-                s.packets_out,
-                s.bytes_out,
-                s.dropped_loss,
-                s.dropped_queue,
-                s.queue_packets,
-                s.queue_bytes,
-                s.wire_packets,
-                s.wire_bytes,
-                d = dir.name(),
-            ));
         }
         out
     }
@@ -328,6 +330,23 @@ mod tests {
         assert_eq!(h.stats(Dir::Up).queue_bytes, 20);
         assert_eq!(h.stats(Dir::Up).packets_in, 6);
         assert_eq!(h.stats(Dir::Down).packets_in, 0);
+    }
+
+    #[test]
+    fn stats_line_names_every_counter_of_both_directions() {
+        let h = LinkHandle::symmetric(LinkParams::default(), 1).unwrap();
+        let line = h.stats_line();
+        let keys: Vec<&str> = line
+            .split(' ')
+            .map(|kv| kv.split_once('=').unwrap().0)
+            .collect();
+        let want: Vec<String> = Dir::BOTH
+            .iter()
+            .flat_map(|d| STAT_NAMES.iter().map(move |n| format!("{}.{n}", d.name())))
+            .collect();
+        assert_eq!(keys, want);
+        assert_eq!((keys[0], keys[19]), ("up.packets_in", "down.wire_bytes"));
+        assert!(line.split(' ').all(|kv| kv.ends_with("=0")), "{line}");
     }
 
     #[test]

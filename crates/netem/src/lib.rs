@@ -9,7 +9,7 @@
 //!   and a delay line with jitter (in order unless reordering is allowed). Time is an argument;
 //!   randomness comes from a seeded [`rng::Rng`], so runs repeat.
 //! - [`handle`]: a running link's parameters (changeable while it runs) and counters.
-//! - Adapters over tokio: [`tcp::TcpRelay`], [`udp::UdpRelay`], and the IP-level
+//! - Adapters over tokio: [`tcp::TcpRelay`], [`udp::UdpRelay`] (both a [`relay::Relay`]), and the IP-level
 //!   [`tun_bridge::TunBridge`] between two TUN devices ([`tun`] is the one module with `unsafe`).
 //! - [`control`]: the line protocol that changes parameters and reads counters at run time, served
 //!   on a Unix socket by [`control_socket::ControlSocket`].
@@ -35,6 +35,7 @@ pub mod control;
 pub mod control_socket;
 pub mod handle;
 pub mod link;
+pub mod relay;
 pub mod rng;
 pub mod tcp;
 pub mod tun;

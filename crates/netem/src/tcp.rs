@@ -13,11 +13,12 @@ use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 use tracing::{debug, info_span, warn, Instrument};
 
 use crate::handle::{Clock, Dir, LinkHandle};
 use crate::link::{Link, LinkParams};
+use crate::relay::Relay;
 use crate::watch::ParamWatch;
 
 /// Errors starting the TCP relay.
@@ -41,58 +42,29 @@ pub fn chunk_limit(params: &LinkParams) -> usize {
     }
 }
 
-/// A running TCP relay. Dropping it stops it and closes its connections.
+/// The TCP protocol, as [`Relay`]'s parameter.
 #[derive(Debug)]
-pub struct TcpRelay {
-    local: SocketAddr,
-    handle: LinkHandle,
-    task: JoinHandle<()>,
-}
+pub enum Tcp {}
 
-impl TcpRelay {
+/// A running TCP relay. Dropping it stops it and closes its connections.
+pub type TcpRelay = Relay<Tcp>;
+
+impl Relay<Tcp> {
     /// Listens on `listen` and relays every connection to `target` through `handle`'s link.
     pub async fn start(
         listen: SocketAddr,
         target: SocketAddr,
         handle: LinkHandle,
     ) -> Result<TcpRelay, TcpRelayError> {
-        let listener = TcpListener::bind(listen)
-            .await
-            .map_err(|source| TcpRelayError::Bind {
-                addr: listen,
-                source,
-            })?;
-        let local = listener
-            .local_addr()
-            .map_err(|source| TcpRelayError::Bind {
-                addr: listen,
-                source,
-            })?;
-        let h = handle.clone();
-        let task = tokio::spawn(
-            accept_loop(listener, target, h).instrument(info_span!("tcp_relay", %local, %target)),
-        );
-        Ok(TcpRelay {
-            local,
-            handle,
-            task,
-        })
-    }
-
-    /// The address it listens on (useful after binding port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local
-    }
-
-    /// The link's parameters and counters.
-    pub fn handle(&self) -> &LinkHandle {
-        &self.handle
-    }
-}
-
-impl Drop for TcpRelay {
-    fn drop(&mut self) {
-        self.task.abort();
+        let bind_error = |source| TcpRelayError::Bind {
+            addr: listen,
+            source,
+        };
+        let listener = TcpListener::bind(listen).await.map_err(bind_error)?;
+        let local = listener.local_addr().map_err(bind_error)?;
+        let serve = accept_loop(listener, target, handle.clone())
+            .instrument(info_span!("tcp_relay", %local, %target));
+        Ok(Relay::spawn(local, handle, serve))
     }
 }
 

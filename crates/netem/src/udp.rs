@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 use tracing::{debug, info_span, warn, Instrument};
 
 use crate::handle::{Clock, Dir, LinkHandle};
 use crate::link::Link;
+use crate::relay::Relay;
 use crate::watch::ParamWatch;
 
 /// Errors starting the UDP relay.
@@ -33,58 +34,31 @@ const MAX_DATAGRAM: usize = 65_536;
 /// Datagrams waiting between the listener and a session before they are dropped.
 const SESSION_BACKLOG: usize = 4096;
 
-/// A running UDP relay. Dropping it stops it.
+/// The UDP protocol, as [`Relay`]'s parameter.
 #[derive(Debug)]
-pub struct UdpRelay {
-    local: SocketAddr,
-    handle: LinkHandle,
-    task: JoinHandle<()>,
-}
+pub enum Udp {}
 
-impl UdpRelay {
-    /// Listens on `listen` and relays datagrams to `target` through `handle`'s link.
+/// A running UDP relay. Dropping it stops it.
+pub type UdpRelay = Relay<Udp>;
+
+impl Relay<Udp> {
+    /// Listens on `listen` and relays datagrams to `target` through `handle`'s link; a client's
+    /// session ends after `idle` without traffic.
     pub async fn start(
         listen: SocketAddr,
         target: SocketAddr,
         handle: LinkHandle,
         idle: Duration,
     ) -> Result<UdpRelay, UdpRelayError> {
-        let socket = UdpSocket::bind(listen)
-            .await
-            .map_err(|source| UdpRelayError::Bind {
-                addr: listen,
-                source,
-            })?;
-        let local = socket.local_addr().map_err(|source| UdpRelayError::Bind {
+        let bind_error = |source| UdpRelayError::Bind {
             addr: listen,
             source,
-        })?;
-        let h = handle.clone();
-        let task = tokio::spawn(
-            listen_loop(Arc::new(socket), target, h, idle)
-                .instrument(info_span!("udp_relay", %local, %target)),
-        );
-        Ok(UdpRelay {
-            local,
-            handle,
-            task,
-        })
-    }
-
-    /// The address it listens on.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local
-    }
-
-    /// The link's parameters and counters.
-    pub fn handle(&self) -> &LinkHandle {
-        &self.handle
-    }
-}
-
-impl Drop for UdpRelay {
-    fn drop(&mut self) {
-        self.task.abort();
+        };
+        let socket = UdpSocket::bind(listen).await.map_err(bind_error)?;
+        let local = socket.local_addr().map_err(bind_error)?;
+        let serve = listen_loop(Arc::new(socket), target, handle.clone(), idle)
+            .instrument(info_span!("udp_relay", %local, %target));
+        Ok(Relay::spawn(local, handle, serve))
     }
 }
 

@@ -12,8 +12,9 @@
 //! ```
 //!
 //! `λ` is the scenario's `cost_weight`. Solved with HiGHS (C++, built from source; cargo feature
-//! `highs`, on by default) to a relative gap of 0, or with the pure-Rust `microlp`
-//! branch-and-bound as a fallback for small instances.
+//! `highs`, on by default) to a relative gap of 0 (absolute gap [`MIP_ABS_GAP`]), or with the
+//! pure-Rust `microlp` branch-and-bound as a fallback for small instances. See `status_of` for
+//! what counts as proven optimal.
 
 use good_lp::solvers::{Solution, SolutionStatus, SolverModel, WithTimeLimit};
 use good_lp::{variable, Expression, ProblemVariables, Variable};
@@ -66,9 +67,34 @@ impl Default for IlpOptions {
 /// Whether the plan is proven optimal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IlpStatus {
+    /// Proven optimal: the solver closed the gap to a relative gap of 0 or an absolute gap of at
+    /// most [`MIP_ABS_GAP`] (objective units; benefits are in the tens to hundreds).
     Optimal,
-    /// The time limit ran out; the plan is feasible but not proven optimal.
+    /// The solver stopped at a limit before proving optimality: the time limit of
+    /// [`IlpOptions::time_limit_s`] (HiGHS reports its iteration, node and memory limits the same
+    /// way, none of which is set here). The plan is feasible but not proven optimal.
     TimeLimit,
+}
+
+/// The absolute optimality gap HiGHS may stop at. Objective values are sums of benefits (eq. 1)
+/// in the tens to thousands, so this is far below any difference between two plans.
+pub const MIP_ABS_GAP: f32 = 1e-6;
+
+/// What a `good_lp` solution status means for us.
+///
+/// `good_lp` reports HiGHS's model status `Optimal` as [`SolutionStatus::GapLimit`] whenever the
+/// final gap HiGHS returns is positive, however small: HiGHS's dual bound comes out of floating
+/// point and can sit 1e-14 above the primal bound of a solution it has proven optimal (this
+/// happened on a 19-desktop scenario, `tests/data/highs-gap-noise-19x3.json`). HiGHS only
+/// stops with `Optimal` once the gap is within the tolerances set in [`solve`] — a relative gap
+/// of 0 or an absolute one of [`MIP_ABS_GAP`] — so `GapLimit` is a proof of optimality to that
+/// tolerance. microlp reports `GapLimit` only for a positive requested gap, which is never set
+/// here. `TimeLimit` is the only status that means the search was cut short.
+fn status_of(s: SolutionStatus) -> IlpStatus {
+    match s {
+        SolutionStatus::Optimal | SolutionStatus::GapLimit => IlpStatus::Optimal,
+        SolutionStatus::TimeLimit => IlpStatus::TimeLimit,
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -177,10 +203,7 @@ where
         backend: backend.name(),
         message: e.to_string(),
     })?;
-    let status = match sol.status() {
-        SolutionStatus::Optimal => IlpStatus::Optimal,
-        _ => IlpStatus::TimeLimit,
-    };
+    let status = status_of(sol.status());
     let chosen = f_x
         .iter()
         .filter(|&&(_, _, xv)| sol.value(xv) > 0.5)
@@ -226,7 +249,7 @@ pub fn solve(m: &Model, opts: IlpOptions) -> Result<IlpOutcome, IlpError> {
                             backend: "highs",
                             message: e.to_string(),
                         })?
-                        .set_mip_abs_gap(1e-6)
+                        .set_mip_abs_gap(MIP_ABS_GAP)
                         .map_err(|e| IlpError::Solver {
                             backend: "highs",
                             message: e.to_string(),

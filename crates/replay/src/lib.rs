@@ -11,21 +11,26 @@
 //! checkpoints: [`Recorder::run`] writes one every [`RecordOptions::checkpoint_period`]
 //! instructions, [`Replayer::run`] stops at each recorded one and verifies it.
 
+pub mod live;
 pub mod record;
 pub mod replay;
+pub mod snapshot;
 pub mod wire;
 
-pub use record::{RecordError, RecordOptions, Recorder};
+pub use live::{LiveReplayer, LiveStop};
+pub use record::{KindStats, LogStats, RecordError, RecordOptions, Recorder};
 pub use replay::{ReplayError, ReplayStop, Replayer};
+pub use snapshot::{AsyncOptions, AsyncSnapshot, DiskMode, MachineInfo, Snapshot, SnapshotError};
 
 use doppel_machine::{persist, Machine, MachineConfig};
 
 /// Identifies a machine configuration: blake3 over the kernel, initrd, command line, RAM size,
-/// framebuffer geometry, instructions per tick and boot mode. A log records the fingerprint of
+/// framebuffer geometry, instructions per tick, boot mode, and the devices (network, input,
+/// entropy, MAC, and the disk: its size and whether the environment serves it). A log records the fingerprint of
 /// the machine it was made on; replaying it on another is refused up front.
 pub fn fingerprint(config: &MachineConfig) -> [u8; 32] {
     let mut h = blake3::Hasher::new();
-    h.update(b"doppel-replay fingerprint v1");
+    h.update(b"doppel-replay fingerprint v2");
     let mut field = |bytes: &[u8]| {
         h.update(&(bytes.len() as u64).to_le_bytes());
         h.update(bytes);
@@ -41,6 +46,12 @@ pub fn fingerprint(config: &MachineConfig) -> [u8; 32] {
     field(&fh.to_le_bytes());
     field(&config.instructions_per_tick.to_le_bytes());
     field(format!("{:?}", config.boot).as_bytes());
+    let d = &config.devices;
+    field(&[u8::from(d.net), u8::from(d.input), u8::from(d.rng)]);
+    field(&d.mac);
+    let disk = d.disk.as_ref().map_or((0u8, 0), |b| (1 + u8::from(b.served_by_environment()), b.len()));
+    field(&[disk.0]);
+    field(&disk.1.to_le_bytes());
     *h.finalize().as_bytes()
 }
 

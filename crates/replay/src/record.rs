@@ -48,6 +48,44 @@ pub struct Recorder<E, W: Write> {
     last_checkpoint: Option<InstructionCount>,
     written: u64,
     error: Option<RecordError>,
+    stats: LogStats,
+}
+
+/// Count and encoded bytes of one kind of record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KindStats {
+    pub records: u64,
+    pub bytes: u64,
+}
+
+/// What a log is made of: records and bytes by kind (the header not included).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogStats {
+    pub events: KindStats,
+    pub warps: KindStats,
+    pub entropy: KindStats,
+    pub disk_reads: KindStats,
+    pub checkpoints: KindStats,
+}
+
+impl LogStats {
+    /// Count `record`, which took `bytes` bytes on the wire.
+    pub fn add(&mut self, record: &Record, bytes: u64) {
+        let k = match record {
+            Record::Event { .. } => &mut self.events,
+            Record::Warp { .. } => &mut self.warps,
+            Record::Entropy { .. } => &mut self.entropy,
+            Record::DiskRead { .. } => &mut self.disk_reads,
+            Record::Checkpoint { .. } | Record::End { .. } => &mut self.checkpoints,
+        };
+        k.records += 1;
+        k.bytes += bytes;
+    }
+
+    /// Bytes of all records.
+    pub fn total_bytes(&self) -> u64 {
+        [self.events, self.warps, self.entropy, self.disk_reads, self.checkpoints].iter().map(|k| k.bytes).sum()
+    }
 }
 
 impl<E: Environment, W: Write> Recorder<E, W> {
@@ -65,9 +103,16 @@ impl<E: Environment, W: Write> Recorder<E, W> {
             start_icount: machine.icount(),
             start_hash: machine.state_hash(),
         };
+        Self::with_header(inner, sink, &header, options)
+    }
+
+    /// Start a log with a given header: for a machine whose state hash is already known (from
+    /// the snapshot it was just taken in, [`crate::Snapshot::state_hash`]), which saves hashing
+    /// all of RAM again. The header must describe the machine as it is now.
+    pub fn with_header(inner: E, sink: W, header: &Header, options: RecordOptions) -> Result<Self, RecordError> {
         let mut buf = Vec::new();
-        let encoder = Encoder::new(&header, &mut buf);
-        let mut r = Recorder { inner, sink, encoder, buf, options, checkpoints: 0, last_checkpoint: None, written: 0, error: None };
+        let encoder = Encoder::new(header, &mut buf);
+        let mut r = Recorder { inner, sink, encoder, buf, options, checkpoints: 0, last_checkpoint: None, written: 0, error: None, stats: LogStats::default() };
         r.flush()?;
         Ok(r)
     }
@@ -88,10 +133,17 @@ impl<E: Environment, W: Write> Recorder<E, W> {
 
     fn emit(&mut self, record: &Record) {
         if self.error.is_none() {
-            if let Err(e) = self.encoder.emit(record, &mut self.buf) {
-                self.error = Some(e.into());
+            let before = self.buf.len();
+            match self.encoder.emit(record, &mut self.buf) {
+                Ok(()) => self.stats.add(record, (self.buf.len() - before) as u64),
+                Err(e) => self.error = Some(e.into()),
             }
         }
+    }
+
+    /// Records and bytes written so far, by kind.
+    pub fn stats(&self) -> &LogStats {
+        &self.stats
     }
 
     fn take_error(&mut self) -> Result<(), RecordError> {
@@ -188,5 +240,11 @@ impl<E: Environment, W: Write> Environment for Recorder<E, W> {
 
     fn output(&mut self, icount: InstructionCount, output: Output<'_>) {
         self.inner.output(icount, output);
+    }
+
+    fn disk_read(&mut self, icount: InstructionCount, offset: u64, buf: &mut [u8]) -> Result<(), EnvError> {
+        self.inner.disk_read(icount, offset, buf)?;
+        self.emit(&Record::DiskRead { icount, offset, bytes: buf.to_vec() });
+        Ok(())
     }
 }

@@ -308,6 +308,27 @@ impl<S: Read> Replayer<S> {
     }
 }
 
+impl<S: Read> Replayer<S> {
+    /// Make sure the next record is decoded, in the middle of an instruction (entropy, disk
+    /// reads), where the machine cannot stop: a live source is waited for. False when the replay
+    /// has failed (the failure is kept for `run`).
+    fn fill_mid_instruction(&mut self) -> bool {
+        if self.failure.is_some() {
+            return false;
+        }
+        loop {
+            match self.fill() {
+                Ok(true) => return true,
+                Ok(false) => std::thread::sleep(std::time::Duration::from_millis(1)),
+                Err(e) => {
+                    self.fail(e);
+                    return false;
+                }
+            }
+        }
+    }
+}
+
 impl<S: Read> Environment for Replayer<S> {
     fn poll(&mut self, icount: InstructionCount) -> Result<Option<InputEvent>, EnvError> {
         let next = self.need_next()?;
@@ -330,12 +351,18 @@ impl<S: Read> Environment for Replayer<S> {
             },
             Record::Checkpoint { .. } => Err(self.halt(Stop::Checkpoint)),
             Record::End { .. } => Err(self.halt(Stop::End)),
-            Record::Warp { .. } | Record::Entropy { .. } => Ok(None),
+            Record::Warp { .. } | Record::Entropy { .. } | Record::DiskRead { .. } => Ok(None),
         }
     }
 
     fn next_event_at(&self) -> Option<InstructionCount> {
-        self.next.as_ref().map(Record::icount)
+        self.next.as_ref().map(|r| match r {
+            // Consumed during the instruction at `icount` (mid-slice, where the machine does not ask
+            // again): end the slice right after that instruction, so the record after it is
+            // decoded and its instruction count is respected.
+            Record::Entropy { icount, .. } | Record::DiskRead { icount, .. } => icount.saturating_add(1),
+            r => r.icount(),
+        })
     }
 
     fn idle(&mut self, state: IdleState) -> Result<Ticks, EnvError> {
@@ -356,19 +383,8 @@ impl<S: Read> Environment for Replayer<S> {
 
     fn entropy(&mut self, icount: InstructionCount, buf: &mut [u8]) {
         buf.fill(0);
-        if self.failure.is_some() {
+        if !self.fill_mid_instruction() {
             return;
-        }
-        // Mid-instruction: cannot stop, so wait for a live source.
-        loop {
-            match self.fill() {
-                Ok(true) => break,
-                Ok(false) => std::thread::sleep(std::time::Duration::from_millis(1)),
-                Err(e) => {
-                    self.fail(e);
-                    return;
-                }
-            }
         }
         match &self.next {
             Some(Record::Entropy { icount: at, bytes }) if *at == icount && bytes.len() == buf.len() => {
@@ -384,6 +400,31 @@ impl<S: Read> Environment for Replayer<S> {
                 self.fail(e);
             }
             None => {}
+        }
+    }
+
+    fn disk_read(&mut self, icount: InstructionCount, offset: u64, buf: &mut [u8]) -> Result<(), EnvError> {
+        buf.fill(0);
+        if !self.fill_mid_instruction() {
+            return Err(EnvError::msg("replay already failed"));
+        }
+        match &self.next {
+            Some(Record::DiskRead { icount: at, offset: o, bytes })
+                if *at == icount && *o == offset && bytes.len() == buf.len() =>
+            {
+                buf.copy_from_slice(bytes);
+                self.next = None;
+                Ok(())
+            }
+            Some(r) => {
+                let e = ReplayError::Divergence {
+                    icount,
+                    expected: r.describe(),
+                    found: format!("the guest read {} disk bytes at offset {offset}", buf.len()),
+                };
+                Err(self.fail(e))
+            }
+            None => Err(EnvError::msg("no record")),
         }
     }
 

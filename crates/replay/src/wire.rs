@@ -27,6 +27,7 @@
 //! | 3    | Entropy    | delta, length, bytes                                           |
 //! | 4    | Checkpoint | delta, flags u8 (bit 0: `full` hash present), hash [32], full [32]? |
 //! | 5    | End        | delta                                                          |
+//! | 6    | DiskRead   | delta, byte offset, length, bytes (output-replayed disk)       |
 //!
 //! Event tags: 0 UART bytes (length, bytes), 1 key (code, down u8), 2 pointer move (x, y),
 //! 3 pointer button (code, down u8), 4 wheel (zigzag delta), 5 received frame (length, bytes).
@@ -45,7 +46,7 @@ use doppel_machine::{InputEvent, InstructionCount, Ticks};
 /// Magic bytes opening a replay log.
 pub const MAGIC: [u8; 8] = *b"DOPPELRR";
 /// The format version this build writes and reads.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// Length of the fixed header.
 pub const HEADER_LEN: usize = 86;
 /// Largest frame body a reader accepts (a received packet or an entropy request fits easily).
@@ -150,6 +151,8 @@ pub enum Record {
     Checkpoint { icount: InstructionCount, hash: [u8; 32], full: Option<[u8; 32]> },
     /// The recording ended here.
     End { icount: InstructionCount },
+    /// Bytes of the disk's base image read at `icount` (output-replayed disk only).
+    DiskRead { icount: InstructionCount, offset: u64, bytes: Vec<u8> },
 }
 
 impl Record {
@@ -159,7 +162,8 @@ impl Record {
             | Record::Warp { icount, .. }
             | Record::Entropy { icount, .. }
             | Record::Checkpoint { icount, .. }
-            | Record::End { icount } => icount,
+            | Record::End { icount }
+            | Record::DiskRead { icount, .. } => icount,
         }
     }
 
@@ -170,6 +174,7 @@ impl Record {
             Record::Entropy { .. } => 3,
             Record::Checkpoint { .. } => 4,
             Record::End { .. } => 5,
+            Record::DiskRead { .. } => 6,
         }
     }
 
@@ -183,6 +188,9 @@ impl Record {
             }
             Record::Checkpoint { icount, .. } => format!("a checkpoint at instruction {icount}"),
             Record::End { icount } => format!("the end of the log at instruction {icount}"),
+            Record::DiskRead { icount, offset, bytes } => {
+                format!("a disk read of {} bytes at offset {offset} at instruction {icount}", bytes.len())
+            }
         }
     }
 }
@@ -292,6 +300,10 @@ impl Encoder {
             },
             Record::Warp { ticks, .. } => put_varint(b, *ticks),
             Record::Entropy { bytes, .. } => put_bytes(b, bytes),
+            Record::DiskRead { offset, bytes, .. } => {
+                put_varint(b, *offset);
+                put_bytes(b, bytes);
+            }
             Record::Checkpoint { hash, full, .. } => {
                 b.push(u8::from(full.is_some()));
                 b.extend_from_slice(hash);
@@ -408,6 +420,7 @@ fn parse_body(body: &[u8], last: InstructionCount, frame: u64, offset: u64) -> R
             Record::Checkpoint { icount, hash, full }
         }
         5 => Record::End { icount },
+        6 => Record::DiskRead { icount, offset: c.varint("disk offset")?, bytes: c.bytes("disk bytes")? },
         kind => return Err(WireError::UnknownKind { frame, offset, kind }),
     };
     if !c.buf.is_empty() {
@@ -570,6 +583,7 @@ mod tests {
             Record::Event { icount: 1600, event: InputEvent::Wheel { delta: -3 } },
             Record::Event { icount: 1700, event: InputEvent::NetRx(vec![0xff; 60]) },
             Record::Entropy { icount: 2000, bytes: vec![1, 2, 3, 4] },
+            Record::DiskRead { icount: 2000, offset: 1 << 33, bytes: vec![5; 4096] },
             Record::Checkpoint { icount: 100_000_000, hash: [1; 32], full: None },
             Record::Checkpoint { icount: 200_000_000, hash: [2; 32], full: Some([3; 32]) },
             Record::End { icount: u64::MAX },
@@ -670,8 +684,8 @@ mod tests {
     #[test]
     fn another_version_is_refused_by_number() {
         let mut bytes = encode_all(&header(), &records()).unwrap();
-        bytes[8] = 2;
-        assert_eq!(decode_all(&bytes), Err(WireError::Version { found: 2, supported: VERSION }));
+        bytes[8] = 1;
+        assert_eq!(decode_all(&bytes), Err(WireError::Version { found: 1, supported: VERSION }));
         assert_eq!(decode_all(b"GARBAGE!and more"), Err(WireError::BadMagic));
     }
 

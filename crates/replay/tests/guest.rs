@@ -7,66 +7,19 @@
 //! idling meanwhile; the test types KEY_A down/up and a click on the tablet, plus UART bytes; the
 //! guest also draws entropy from virtio-rng at boot.
 
-use std::collections::VecDeque;
 use std::io::Read;
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use doppel_machine::{
-    EnvError, Environment, Exit, IdleState, InputEvent, InstructionCount, Machine, MachineConfig,
-    MachineState, NullEnvironment, Output, Ticks,
-};
+use doppel_machine::{Exit, InputEvent, InstructionCount, Machine, MachineConfig, MachineState};
+use doppel_testkit::{guest_config, Scripted};
 use doppel_replay::wire::{self, Record, WireError};
 use doppel_replay::{fingerprint, RecordOptions, Recorder, ReplayError, ReplayStop, Replayer};
-
-fn guest_file(name: &str) -> PathBuf {
-    let dir = if let Some(dir) = std::env::var_os("DOPPEL_GUEST_DIR") {
-        PathBuf::from(dir)
-    } else {
-        std::env::var_os("DOPPEL_CACHE")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/doppel")))
-            .expect("DOPPEL_CACHE or HOME is set")
-            .join("guest/current")
-    };
-    let path = dir.join(name);
-    assert!(path.is_file(), "{} is missing: build the guest with `bash guest/build.sh`", path.display());
-    path
-}
 
 const CMDLINE: &str = "doppel.run=evread doppel.args=6";
 const RAM: usize = 128 << 20;
 
 fn config(cmdline: &str) -> MachineConfig {
-    MachineConfig {
-        kernel: std::fs::read(guest_file("Image")).unwrap(),
-        initrd: Some(std::fs::read(guest_file("initramfs.cpio")).unwrap()),
-        cmdline: format!("console=ttyS0 panic=-1 {cmdline}"),
-        ram_size: RAM,
-        ..MachineConfig::default()
-    }
-}
-
-/// A deterministic environment whose input the test pushes between slices.
-#[derive(Default)]
-struct Scripted {
-    inner: NullEnvironment,
-    queue: VecDeque<InputEvent>,
-}
-
-impl Environment for Scripted {
-    fn poll(&mut self, _icount: InstructionCount) -> Result<Option<InputEvent>, EnvError> {
-        Ok(self.queue.pop_front())
-    }
-    fn idle(&mut self, state: IdleState) -> Result<Ticks, EnvError> {
-        self.inner.idle(state)
-    }
-    fn entropy(&mut self, icount: InstructionCount, buf: &mut [u8]) {
-        self.inner.entropy(icount, buf);
-    }
-    fn output(&mut self, icount: InstructionCount, output: Output<'_>) {
-        self.inner.output(icount, output);
-    }
+    MachineConfig { ram_size: RAM, ..guest_config(cmdline) }
 }
 
 const BUDGET: u64 = 1_500_000_000;

@@ -112,6 +112,23 @@ impl Frame {
             .collect()
     }
 
+    /// Tile columns and rows.
+    pub fn tiles(&self) -> (usize, usize) {
+        (self.tiles_x, self.tile_gen.len() / self.tiles_x.max(1))
+    }
+
+    /// The generation at which tile `i` (row-major) last changed (0 if out of range).
+    pub fn tile_generation(&self, i: usize) -> u64 {
+        self.tile_gen.get(i).copied().unwrap_or(0)
+    }
+
+    /// The rectangle of tile `i`, clipped to the frame.
+    pub fn tile_rect(&self, i: usize) -> Rect {
+        let t = |v: usize| u16::try_from(v * TILE).unwrap_or(u16::MAX);
+        let (tx, ty) = (i % self.tiles_x.max(1), i / self.tiles_x.max(1));
+        Rect::new(t(tx), t(ty), t(1), t(1)).clip(self.width, self.height)
+    }
+
     /// Pixels in tiles that changed after `since` (for the traffic estimate).
     pub fn changed_area(&self, since: u64) -> u64 {
         self.changed_since(since, Rect::new(0, 0, self.width, self.height)).iter().map(Rect::area).sum()

@@ -511,9 +511,7 @@ impl Engine {
                 s.preferred = encs
                     .iter()
                     .copied()
-                    .find(|e| {
-                        matches!(*e, Encoding::RAW | Encoding::RRE | Encoding::HEXTILE | Encoding::ZRLE | Encoding::TIGHT)
-                    })
+                    .find(|e| crate::encode::Encoders::can_encode(*e))
                     .unwrap_or(Encoding::RAW);
                 let mut tight = TightOptions::default();
                 for e in &encs {

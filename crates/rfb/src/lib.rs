@@ -9,6 +9,7 @@
 //! * [`session`]: one viewer: engine + encoder state + what it has been sent.
 //! * [`input`]: keysyms, scancodes and pointer masks to the machine's input events.
 //! * [`meter`]: bytes per encoding, updates, encoding time, and the traffic estimate.
+//! * [`pacing`]: congestion control for pushed updates (fence RTT, bytes in flight).
 //! * [`server`]: the tokio adapter (TCP, VeNCrypt TLS); [`tls`]: certificates; [`ws`]: the
 //!   WebSocket listener for noVNC.
 
@@ -18,6 +19,7 @@ pub mod encode;
 pub mod engine;
 pub mod input;
 pub mod meter;
+pub mod pacing;
 pub mod pattern;
 pub mod pixel;
 pub mod session;

@@ -8,7 +8,10 @@ use std::time::Duration;
 use crate::wire::Encoding;
 
 /// Meter slots: the real encodings, Tight split by whether JPEG is on, and pseudo-encodings.
-pub const SLOTS: [&str; 8] = ["raw", "copyrect", "rre", "hextile", "zrle", "tight", "tight-jpeg", "pseudo"];
+pub const SLOTS: [&str; N] =
+    ["raw", "copyrect", "rre", "hextile", "zrle", "tight", "tight-jpeg", "pseudo", "tightpng", "h264"];
+/// Number of meter slots.
+pub const N: usize = 10;
 
 /// The slot an update's bytes are counted in.
 pub fn slot(encoding: Encoding, jpeg: bool) -> usize {
@@ -20,6 +23,8 @@ pub fn slot(encoding: Encoding, jpeg: bool) -> usize {
         Encoding::ZRLE => 4,
         Encoding::TIGHT if jpeg => 6,
         Encoding::TIGHT => 5,
+        Encoding::TIGHT_PNG => 8,
+        Encoding::H264 => 9,
         _ => 7,
     }
 }
@@ -27,8 +32,8 @@ pub fn slot(encoding: Encoding, jpeg: bool) -> usize {
 /// Counters shared by every viewer of one display (atomics: viewers run on many threads).
 #[derive(Debug, Default)]
 pub struct Meters {
-    bytes: [AtomicU64; 8],
-    pixels: [AtomicU64; 8],
+    bytes: [AtomicU64; N],
+    pixels: [AtomicU64; N],
     updates: AtomicU64,
     rects: AtomicU64,
     encode_nanos: AtomicU64,
@@ -37,8 +42,8 @@ pub struct Meters {
 /// A copy of the counters at one moment.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MeterSnapshot {
-    pub bytes: [u64; 8],
-    pub pixels: [u64; 8],
+    pub bytes: [u64; N],
+    pub pixels: [u64; N],
     pub updates: u64,
     pub rects: u64,
     pub encode_time: Duration,
@@ -52,7 +57,7 @@ impl Meters {
     /// One update sent: `bytes` on the wire for `pixels` encoded in `slot`, `rects` rectangles,
     /// taking `encode_time` of CPU.
     pub fn record_update(&self, slot: usize, bytes: u64, pixels: u64, rects: u64, encode_time: Duration) {
-        let s = slot.min(7);
+        let s = slot.min(N - 1);
         self.bytes[s].fetch_add(bytes, Ordering::Relaxed);
         self.pixels[s].fetch_add(pixels, Ordering::Relaxed);
         self.updates.fetch_add(1, Ordering::Relaxed);
@@ -62,7 +67,7 @@ impl Meters {
     }
 
     pub fn snapshot(&self) -> MeterSnapshot {
-        let load = |a: &[AtomicU64; 8]| std::array::from_fn(|i| a[i].load(Ordering::Relaxed));
+        let load = |a: &[AtomicU64; N]| std::array::from_fn(|i| a[i].load(Ordering::Relaxed));
         MeterSnapshot {
             bytes: load(&self.bytes),
             pixels: load(&self.pixels),
@@ -101,7 +106,7 @@ impl MeterSnapshot {
 /// traffic from dirty area alone.
 #[derive(Debug, Clone)]
 pub struct TrafficEstimator {
-    factor: [f64; 8],
+    factor: [f64; N],
     /// Weight of a new observation in the moving average.
     alpha: f64,
 }
@@ -115,7 +120,7 @@ impl Default for TrafficEstimator {
 impl TrafficEstimator {
     /// Starting factors, measured on the test pattern; calibration replaces them quickly.
     pub fn new() -> TrafficEstimator {
-        TrafficEstimator { factor: [4.0, 0.0, 1.5, 1.2, 0.6, 0.6, 0.25, 0.0], alpha: 0.2 }
+        TrafficEstimator { factor: [4.0, 0.0, 1.5, 1.2, 0.6, 0.6, 0.25, 0.0, 0.6, 0.1], alpha: 0.2 }
     }
 
     /// Learns from one update: `bytes` for `pixels` changed pixels.
@@ -123,13 +128,13 @@ impl TrafficEstimator {
         if pixels < 4096 {
             return; // tiny updates are dominated by headers
         }
-        let s = slot.min(7);
+        let s = slot.min(N - 1);
         let observed = bytes as f64 / pixels as f64;
         self.factor[s] = self.factor[s] * (1.0 - self.alpha) + observed * self.alpha;
     }
 
     pub fn factor(&self, slot: usize) -> f64 {
-        self.factor[slot.min(7)]
+        self.factor[slot.min(N - 1)]
     }
 
     /// Estimated bytes for `pixels` changed pixels sent with `slot`'s encoding.

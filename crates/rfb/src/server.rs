@@ -180,6 +180,7 @@ async fn viewer(
             if !session.engine().is_normal() {
                 session.set_initial_size(frame.width, frame.height);
             }
+            session.set_now(started.elapsed());
             let t0 = Instant::now();
             if let Some(stats) = session.update(&frame) {
                 let took = t0.elapsed();
@@ -195,6 +196,8 @@ async fn viewer(
         } else {
             Some(HANDSHAKE_TIMEOUT.saturating_sub(started.elapsed()))
         };
+        // The lossless refresh is due at a time, not on an event.
+        let wakeup = session.next_wakeup().map(|t| t.saturating_sub(started.elapsed()));
         tokio::select! {
             n = stream.read(&mut buf) => {
                 let n = n.map_err(io)?;
@@ -203,6 +206,7 @@ async fn viewer(
                     forward(&display, &mut input);
                     return Ok(());
                 }
+                session.set_now(started.elapsed());
                 let r = session.receive(&buf[..n], &mut input);
                 forward(&display, &mut input);
                 if let Err(source) = r {
@@ -219,6 +223,7 @@ async fn viewer(
             _ = tokio::time::sleep(deadline.unwrap_or(Duration::from_secs(3600))), if deadline.is_some() => {
                 return Err(ServerError::HandshakeTimeout { peer });
             }
+            _ = tokio::time::sleep(wakeup.unwrap_or(Duration::from_secs(3600))), if wakeup.is_some() => {}
         }
     }
 }

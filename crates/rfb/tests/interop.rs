@@ -40,7 +40,25 @@ fn server(security: Security, frames: u32) -> Server {
         rt.block_on(async move {
             let (ftx, frx) = tokio::sync::watch::channel(None);
             let (itx, mut irx) = tokio::sync::mpsc::unbounded_channel();
-            tokio::spawn(pattern::animate(W, H, 25, Some(frames), ftx));
+            // The animation publishes into `atx`; the first frame goes to the server at once,
+            // later ones only after a viewer has had its first update. A viewer that starts after
+            // the animation has finished (a slow, loaded machine) still gets an incremental update.
+            let (atx, mut arx) = tokio::sync::watch::channel(None);
+            tokio::spawn(pattern::animate(W, H, 25, Some(frames), atx));
+            let viewer_meters = m.clone();
+            tokio::spawn(async move {
+                let mut first = true;
+                while arx.changed().await.is_ok() {
+                    while !first && viewer_meters.snapshot().updates == 0 {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    first = false;
+                    let frame = arx.borrow_and_update().clone();
+                    if ftx.send(frame).is_err() {
+                        return;
+                    }
+                }
+            });
             tokio::spawn(async move {
                 while let Some(ev) = irx.recv().await {
                     inp.lock().unwrap().push(ev);

@@ -103,6 +103,11 @@ impl Viewer {
         loop {
             match self.dec.read_message(&mut self.s).unwrap() {
                 ServerMessage::Update(e) => return e,
+                // Answer the server's fence requests, as real viewers do (pushed updates are
+                // paced by them).
+                ServerMessage::Fence { flags, payload } if flags & (1 << 31) != 0 => {
+                    self.send(&ClientMessage::Fence { flags: flags & 3, payload });
+                }
                 _ => continue,
             }
         }
@@ -254,6 +259,9 @@ fn continuous_updates_push_without_requests_and_resize_is_announced() {
     v.send(&ClientMessage::Fence { flags: (1 << 31) | 1, payload: b"abc".to_vec() });
     loop {
         match v.dec.read_message(&mut v.s).unwrap() {
+            ServerMessage::Fence { flags, payload } if flags & (1 << 31) != 0 => {
+                v.send(&ClientMessage::Fence { flags: flags & 3, payload });
+            }
             ServerMessage::Fence { flags, payload } => {
                 assert_eq!((flags, payload.as_slice()), (1, &b"abc"[..]));
                 break;

@@ -223,8 +223,9 @@ impl Cpu {
             SATP => {
                 let mode = v >> 60;
                 if mode == 0 || mode == 8 {
+                    // ASIDLEN = 16: all ASID bits are writable.
                     self.satp = v;
-                    self.tlb_flush();
+                    self.mmu.set_context(self.translation_context());
                 }
             }
             MSTATUS => {
@@ -261,8 +262,8 @@ impl Cpu {
                 self.mip_sw = (self.mip_sw & !mask) | (v & mask);
                 self.recompute_mip();
             }
-            0x3a0..=0x3af => self.pmpcfg[usize::from((csr - 0x3a0) / 2)] = v,
-            0x3b0..=0x3ef => self.pmpaddr[usize::from(csr - 0x3b0)] = v & ((1 << 54) - 1),
+            0x3a0..=0x3af => self.pmpcfg_write(usize::from((csr - 0x3a0) / 2), v),
+            0x3b0..=0x3ef => self.pmpaddr_write(usize::from(csr - 0x3b0), v),
             MCYCLE => self.mcycle_offset = v.wrapping_sub(self.icount).wrapping_sub(1),
             MINSTRET => self.minstret_offset = v.wrapping_sub(self.icount).wrapping_sub(1),
             _ => return Err(Exception::illegal(raw)),
@@ -280,10 +281,10 @@ impl Cpu {
 
     fn mstatus_changed(&mut self, old: u64) {
         let changed = old ^ self.mstatus;
-        if changed & (MSTATUS_SUM | MSTATUS_MXR) != 0 {
+        if changed & MSTATUS_MXR != 0 {
             self.mmu.flush_data_us();
         }
-        if changed & (MSTATUS_MPRV | MSTATUS_MPP) != 0 {
+        if changed & (MSTATUS_MPRV | MSTATUS_MPP | MSTATUS_SUM) != 0 {
             self.mmu.set_priv(self.prv, self.mstatus);
         }
     }

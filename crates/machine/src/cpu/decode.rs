@@ -523,6 +523,49 @@ fn decode16_inner(h: u32) -> Insn {
     }
 }
 
+/// ABI names of the integer registers.
+const XREG: [&str; 32] = [
+    "zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1", "a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7",
+    "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "t3", "t4", "t5", "t6",
+];
+
+fn xr(r: u8) -> &'static str {
+    XREG[usize::from(r & 31)]
+}
+
+/// A short disassembly of `raw` (a 16-bit encoding zero-extended, or a 32-bit one) for traces:
+/// the operation and its operands as decoded (compressed instructions show their 32-bit
+/// equivalent). Floating-point arithmetic shows only its register numbers.
+pub fn disasm(raw: u32) -> String {
+    use Op::*;
+    let i = if raw <= 0xffff && insn_len(raw as u16) == 2 { decode16(raw as u16) } else { decode32(raw) };
+    let name = format!("{:?}", i.op).to_ascii_lowercase();
+    let (rd, rs1, rs2, imm) = (xr(i.rd), xr(i.rs1), xr(i.rs2), i.imm);
+    match i.op {
+        Illegal => "illegal".to_string(),
+        Lui | Auipc => format!("{name} {rd}, {:#x}", (imm as u32) >> 12),
+        Jal => format!("jal {rd}, {imm:+}"),
+        Jalr => format!("jalr {rd}, {imm}({rs1})"),
+        Beq | Bne | Blt | Bge | Bltu | Bgeu => format!("{name} {rs1}, {rs2}, {imm:+}"),
+        Lb | Lh | Lw | Ld | Lbu | Lhu | Lwu => format!("{name} {rd}, {imm}({rs1})"),
+        Sb | Sh | Sw | Sd => format!("{name} {rs2}, {imm}({rs1})"),
+        Flw | Fld => format!("{name} f{}, {imm}({rs1})", i.rd),
+        Fsw | Fsd => format!("{name} f{}, {imm}({rs1})", i.rs2),
+        Addi | Slti | Sltiu | Xori | Ori | Andi | Slli | Srli | Srai | Addiw | Slliw | Srliw | Sraiw => {
+            format!("{name} {rd}, {rs1}, {imm}")
+        }
+        LrW | LrD => format!("{name} {rd}, ({rs1})"),
+        ScW | ScD => format!("{name} {rd}, {rs2}, ({rs1})"),
+        Amo => format!("amo{}.{} {rd}, {rs2}, ({rs1})", i.rs3, if imm == 4 { 'w' } else { 'd' }),
+        Fence | FenceI | Ecall | Ebreak | Mret | Sret | Wfi => name,
+        SfenceVma => format!("sfence.vma {rs1}, {rs2}"),
+        Csrrw | Csrrs | Csrrc => format!("{name} {rd}, {:#x}, {rs1}", imm & 0xfff),
+        Csrrwi | Csrrsi | Csrrci => format!("{name} {rd}, {:#x}, {}", imm & 0xfff, i.rs1),
+        Fp => format!("fp.{:#04x} f{}, f{}, f{}", raw >> 25, i.rd, i.rs1, i.rs2),
+        _ => format!("{name} {rd}, {rs1}, {rs2}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -548,6 +591,16 @@ mod tests {
         // c.bnez a0, -4 => 0xfd75
         let i = decode16(0xfd75);
         assert_eq!((i.op, i.rs1, i.imm), (Op::Bne, 10, -4));
+    }
+
+    #[test]
+    fn disassembly_names_the_operation_and_operands() {
+        assert_eq!(disasm(0xfff5_0513), "addi a0, a0, -1");
+        assert_eq!(disasm(0xfd75), "bne a0, zero, -4"); // c.bnez
+        assert_eq!(disasm(0x0000_0073), "ecall");
+        assert_eq!(disasm(0x00b5_3023), "sd a1, 0(a0)");
+        assert_eq!(disasm(0x3410_2573), "csrrs a0, 0x341, zero");
+        assert_eq!(disasm(0xffff_ffff), "illegal");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use super::block::MAX_BLOCK;
 use super::csr::{MSTATUS_FS, MSTATUS_TSR, MSTATUS_TVM, MSTATUS_TW};
 use super::decode::{decode16, decode32, insn_len, Insn, Op};
 use super::mmu::{tlb_index, Access};
-use super::{cause, BlockExit, Cpu, Exception, Priv};
+use super::{cause, BlockExit, Cpu, Exception, Priv, TraceEntry};
 use crate::bus::{Bus, MmioCtx};
 use crate::env::Environment;
 use crate::ram::GuestRam;
@@ -16,6 +16,9 @@ use crate::ram::GuestRam;
 pub(super) enum Flow {
     /// Fall through to the next instruction.
     Next,
+    /// Fall through unless a slow path asked to end the block (`Cpu::end_block`): what
+    /// instructions that access memory return, so that the others skip the test.
+    Check,
     /// Continue at this address (the block ends).
     Jump(u64),
 }
@@ -30,9 +33,23 @@ fn rd_bytes<const N: usize>(s: &[u8], off: usize) -> u64 {
 }
 
 impl Cpu {
-    /// Run at most `budget` (> 0) instructions: take a pending interrupt if one is enabled, then
-    /// execute (part of) one block.
+    /// Run at most `budget` (> 0) instructions, block after block: before each block take a
+    /// pending interrupt if one is enabled, then execute (part of) the block. Returns when the
+    /// budget is spent or something needs the machine (WFI, an SBI call, an MMIO access or a
+    /// timer comparator write: see [`BlockExit`]).
     pub fn run_block(&mut self, bus: &mut Bus, env: &mut dyn Environment, budget: u64) -> BlockExit {
+        let end = self.icount.saturating_add(budget);
+        loop {
+            let exit = self.run_one_block(bus, env, end - self.icount);
+            if exit != BlockExit::Ran || self.icount >= end {
+                return exit;
+            }
+        }
+    }
+
+    /// One block (or the part of it that fits in `budget` > 0 instructions).
+    #[inline(always)]
+    fn run_one_block(&mut self, bus: &mut Bus, env: &mut dyn Environment, budget: u64) -> BlockExit {
         if bus.ram.has_invalidated() {
             for page in bus.ram.take_invalidated() {
                 self.blocks.invalidate_page((bus.ram.base() >> 12) + page as u64);
@@ -71,7 +88,13 @@ impl Cpu {
         // Nothing below builds or drops blocks, so the arena can be borrowed out of `self`.
         let arena = std::mem::take(&mut self.blocks.arena);
         let start = start as usize;
-        let n = (len as usize).min(usize::try_from(budget).unwrap_or(usize::MAX));
+        let mut n = (len as usize).min(usize::try_from(budget).unwrap_or(usize::MAX));
+        if let Some(trace) = &mut self.trace {
+            n = 1;
+            if let Some(i) = arena.get(start) {
+                trace.push(TraceEntry { icount: self.icount, pc, raw: i.raw, prv: self.prv });
+            }
+        }
         let block = arena.get(start..start + n).unwrap_or(&[]);
         self.end_block = false;
         self.resync = false;
@@ -85,7 +108,8 @@ impl Cpu {
             let ic = base + k;
             k += 1;
             match self.exec(insn, pc, ic, bus, env) {
-                Ok(Flow::Next) => {
+                Ok(Flow::Next) => pc = pc.wrapping_add(u64::from(insn.len)),
+                Ok(Flow::Check) => {
                     pc = pc.wrapping_add(u64::from(insn.len));
                     if self.end_block {
                         break;
@@ -126,7 +150,11 @@ impl Cpu {
         let Some(off) = ram.offset_of(pa, 2) else {
             return Err(Access::Fetch.access_fault(va));
         };
-        self.mmu.install(Access::Fetch, va, off & !0xfff);
+        if self.pmp_page_ok(pa, Access::Fetch, self.prv) {
+            self.mmu.install(Access::Fetch, va, off & !0xfff);
+        } else if !self.pmp_ok(pa, 2, Access::Fetch, self.prv) {
+            return Err(Access::Fetch.access_fault(va));
+        }
         Ok(pa)
     }
 
@@ -173,6 +201,9 @@ impl Cpu {
         let pc = self.pc;
         let fetch = |cpu: &mut Cpu, va: u64, ram: &mut GuestRam| -> Result<u16, Exception> {
             let pa = cpu.translate(va, Access::Fetch, ram)?;
+            if !cpu.pmp_ok(pa, 2, Access::Fetch, cpu.prv) {
+                return Err(Access::Fetch.access_fault(va));
+            }
             let mut b = [0u8; 2];
             ram.read(pa, &mut b).ok_or(Access::Fetch.access_fault(va))?;
             Ok(u16::from_le_bytes(b))
@@ -184,13 +215,16 @@ impl Cpu {
         self.end_block = false;
         self.resync = false;
         let ic = self.icount;
+        if let (Some(trace), Ok(w)) = (&mut self.trace, &word) {
+            trace.push(TraceEntry { icount: ic, pc, raw: *w, prv: self.prv });
+        }
         let res = word.and_then(|w| {
             let insn = decode32(w);
             self.exec(&insn, pc, ic, bus, env)
         });
         self.icount = ic + 1;
         match res {
-            Ok(Flow::Next) => self.pc = pc + 4,
+            Ok(Flow::Next | Flow::Check) => self.pc = pc + 4,
             Ok(Flow::Jump(t)) => self.pc = t,
             Err(ex) if ex.cause == cause::ECALL_S && self.host_sbi => return BlockExit::Sbi,
             Err(ex) => self.trap(ex.cause, false, ex.tval),
@@ -242,8 +276,14 @@ impl Cpu {
             return Ok(v);
         }
         let pa = self.translate(va, Access::Load, &mut bus.ram)?;
+        let prv = self.access_priv(Access::Load);
+        if !self.pmp_ok(pa, size as u64, Access::Load, prv) {
+            return Err(Access::Load.access_fault(va));
+        }
         if let Some(off) = bus.ram.offset_of(pa, size) {
-            self.mmu.install(Access::Load, va, off & !0xfff);
+            if self.pmp_page_ok(pa, Access::Load, prv) {
+                self.mmu.install(Access::Load, va, off & !0xfff);
+            }
             let s = &bus.ram.as_slice()[off..off + size];
             let mut b = [0u8; 8];
             b[..size].copy_from_slice(s);
@@ -261,21 +301,30 @@ impl Cpu {
         if (va & 0xfff) as usize + size > 0x1000 {
             // Translate both pages before writing anything, so a fault leaves memory untouched.
             let first = 0x1000 - (va & 0xfff) as usize;
-            self.translate(va, Access::Store, &mut bus.ram)?;
-            self.translate(va.wrapping_add(first as u64), Access::Store, &mut bus.ram)?;
+            let prv = self.access_priv(Access::Store);
+            for (a, n) in [(va, first), (va.wrapping_add(first as u64), size - first)] {
+                let pa = self.translate(a, Access::Store, &mut bus.ram)?;
+                if !self.pmp_ok(pa, n as u64, Access::Store, prv) {
+                    return Err(Access::Store.access_fault(a));
+                }
+            }
             for i in 0..size {
                 self.store_slow(va.wrapping_add(i as u64), v >> (8 * i), 1, bus, env)?;
             }
             return Ok(());
         }
         let pa = self.translate(va, Access::Store, &mut bus.ram)?;
+        let prv = self.access_priv(Access::Store);
+        if !self.pmp_ok(pa, size as u64, Access::Store, prv) {
+            return Err(Access::Store.access_fault(va));
+        }
         if let Some(off) = bus.ram.offset_of(pa, size) {
             bus.ram.as_mut_slice()[off..off + size].copy_from_slice(&v.to_le_bytes()[..size]);
             bus.ram.mark_dirty(off);
             if bus.ram.has_invalidated() {
                 self.end_block = true;
             }
-            if !bus.ram.is_code(off >> 12) {
+            if !bus.ram.is_code(off >> 12) && self.pmp_page_ok(pa, Access::Store, prv) {
                 self.mmu.install(Access::Store, va, off & !0xfff);
             }
             return Ok(());
@@ -294,6 +343,9 @@ impl Cpu {
             return Err(Exception { cause: c, tval: va });
         }
         let pa = self.translate(va, acc, ram)?;
+        if !self.pmp_ok(pa, size, acc, self.access_priv(acc)) {
+            return Err(acc.access_fault(va));
+        }
         ram.offset_of(pa, size as usize).ok_or(acc.access_fault(va))
     }
 
@@ -320,46 +372,57 @@ impl Cpu {
             Op::Ld => {
                 let a = x[rs1].wrapping_add(imm);
                 self.x[rd] = self.load::<8>(a, ic, bus, env)?;
+                return Ok(Flow::Check);
             }
             Op::Sd => {
                 let (a, v) = (x[rs1].wrapping_add(imm), x[rs2]);
                 self.store::<8>(a, v, ic, bus, env)?;
+                return Ok(Flow::Check);
             }
             Op::Lw => {
                 let a = x[rs1].wrapping_add(imm);
                 self.x[rd] = self.load::<4>(a, ic, bus, env)? as i32 as i64 as u64;
+                return Ok(Flow::Check);
             }
             Op::Lwu => {
                 let a = x[rs1].wrapping_add(imm);
                 self.x[rd] = self.load::<4>(a, ic, bus, env)?;
+                return Ok(Flow::Check);
             }
             Op::Lh => {
                 let a = x[rs1].wrapping_add(imm);
                 self.x[rd] = self.load::<2>(a, ic, bus, env)? as i16 as i64 as u64;
+                return Ok(Flow::Check);
             }
             Op::Lhu => {
                 let a = x[rs1].wrapping_add(imm);
                 self.x[rd] = self.load::<2>(a, ic, bus, env)?;
+                return Ok(Flow::Check);
             }
             Op::Lb => {
                 let a = x[rs1].wrapping_add(imm);
                 self.x[rd] = self.load::<1>(a, ic, bus, env)? as i8 as i64 as u64;
+                return Ok(Flow::Check);
             }
             Op::Lbu => {
                 let a = x[rs1].wrapping_add(imm);
                 self.x[rd] = self.load::<1>(a, ic, bus, env)?;
+                return Ok(Flow::Check);
             }
             Op::Sw => {
                 let (a, v) = (x[rs1].wrapping_add(imm), x[rs2]);
                 self.store::<4>(a, v, ic, bus, env)?;
+                return Ok(Flow::Check);
             }
             Op::Sh => {
                 let (a, v) = (x[rs1].wrapping_add(imm), x[rs2]);
                 self.store::<2>(a, v, ic, bus, env)?;
+                return Ok(Flow::Check);
             }
             Op::Sb => {
                 let (a, v) = (x[rs1].wrapping_add(imm), x[rs2]);
                 self.store::<1>(a, v, ic, bus, env)?;
+                return Ok(Flow::Check);
             }
             Op::Lui => x[rd] = imm,
             Op::Auipc => x[rd] = pc.wrapping_add(imm),
@@ -537,11 +600,13 @@ impl Cpu {
                 if self.prv == Priv::U || (self.prv == Priv::S && self.mstatus & MSTATUS_TVM != 0) {
                     return Err(Exception::illegal(i.raw));
                 }
-                if i.rs1 == 0 {
-                    self.tlb_flush();
-                } else {
-                    let va = self.x[rs1];
-                    self.mmu.flush_page(va);
+                match (i.rs1, i.rs2) {
+                    (0, 0) => self.tlb_flush(),
+                    (0, _) => self.mmu.flush_asid((self.x[rs2] & 0xffff) as u32),
+                    _ => {
+                        let va = self.x[rs1];
+                        self.mmu.flush_page(va);
+                    }
                 }
             }
             Op::Csrrw | Op::Csrrwi | Op::Csrrs | Op::Csrrsi | Op::Csrrc | Op::Csrrci => {
@@ -589,7 +654,7 @@ impl Cpu {
             }
             _ => return Err(Exception::illegal(i.raw)),
         }
-        Ok(Flow::Next)
+        Ok(Flow::Check)
     }
 
     pub(super) fn fs_check(&self, raw: u32) -> Result<(), Exception> {

@@ -2,8 +2,20 @@
 //!
 //! The TLB caches, per page, the *RAM offset* of the page a virtual page maps to, so a hit turns a
 //! load, store or fetch into one bounds-checked slice access. There is one set per effective
-//! privilege (U, S, M), each with separate read, write and fetch arrays; the set used for data
-//! follows MPRV. Write entries are installed only for pages that are already dirty and hold no
+//! privilege (U, S, M) plus one for S-mode data accesses with `mstatus.SUM` set (so that the
+//! kernel toggling SUM around user copies costs nothing), each with separate read, write and
+//! fetch arrays; the set used for data follows MPRV and SUM.
+//!
+//! # ASIDs
+//!
+//! Entries are tagged with an *epoch* (bits 52..63 of the tag) that stands for the address-space
+//! context they were made in: each `satp` value (its ASID, or bare mode) gets an epoch when it is
+//! first used, so switching `satp` back and forth keeps each address space's entries instead of
+//! flushing them. `sfence.vma` with `rs2` gives that ASID a fresh epoch (its old entries can no
+//! longer match), without `rs2` every context does. Global (`G`) mappings are cached per context
+//! like the others, which is allowed (a TLB may always hold less). Write entries are dropped on
+//! every context switch: they are cheap to refill and it keeps dirty tracking simple. When the
+//! 4096 epochs run out, the arrays are cleared and numbering restarts. Write entries are installed only for pages that are already dirty and hold no
 //! decoded code, so the fast store path needs neither a dirty mark nor an invalidation check:
 //! [`Mmu::flush_writes`] must run whenever a page's dirty bit is cleared (`Machine::take_dirty`)
 //! or a page becomes a code page (block building).
@@ -46,7 +58,16 @@ pub struct TlbSet {
 }
 
 const EPOCH_ONE: u64 = 1 << 52;
+const VPN_MASK: u64 = EPOCH_ONE - 1;
+/// Superpages remembered for address-specific flushes before falling back to flushing all.
+const MAX_SUPERPAGES: usize = 32;
 const EPOCH_LAST: u64 = 0xfff << 52;
+/// Number of epochs before the arrays are cleared.
+const EPOCHS: u64 = 1 << 12;
+/// The translation context of bare mode (`satp.MODE = 0`); ASIDs are below it.
+pub const CTX_BARE: u32 = 1 << 16;
+/// Index of the set for S-mode data accesses with SUM set.
+pub const SET_S_SUM: usize = 2;
 
 impl TlbSet {
     /// The tag of `va` for the read and fetch arrays.
@@ -83,6 +104,21 @@ impl TlbSet {
                 *e = EMPTY;
             }
         }
+    }
+    /// Drop every entry whose page lies in `[base, base + size)` (in any context).
+    fn flush_range(&mut self, base: u64, size: u64) {
+        let (lo, n) = ((base >> 12) & VPN_MASK, size >> 12);
+        for arr in [&mut self.r, &mut self.w, &mut self.x] {
+            for e in arr.iter_mut() {
+                if e.tag != INVALID && (e.tag & VPN_MASK).wrapping_sub(lo) < n {
+                    *e = EMPTY;
+                }
+            }
+        }
+    }
+    fn clear_rx(&mut self) {
+        self.r.fill(EMPTY);
+        self.x.fill(EMPTY);
     }
 }
 
@@ -121,9 +157,15 @@ pub struct Mmu {
     pub data: usize,
     /// Set used for fetches.
     pub fetch: usize,
-    /// Whether any cached entry came from a superpage since the last full flush. Entries are
-    /// cached per 4 KiB page, so an address-specific flush cannot find a superpage's other pages.
-    pub superpages_cached: bool,
+    /// Superpages (virtual base, size) translations were made from since the last full flush.
+    /// Entries are cached per 4 KiB page, so an address-specific flush that hits one of these
+    /// drops every entry of its range. `None`: too many to track, such a flush drops all.
+    pub superpages: Option<Vec<(u64, u64)>>,
+    /// The current translation context ([`CTX_BARE`] or an ASID) and each known context's epoch.
+    ctx: u32,
+    epochs: std::collections::BTreeMap<u32, u64>,
+    /// The next epoch to hand out (not shifted).
+    next_epoch: u64,
 }
 
 #[inline]
@@ -134,34 +176,119 @@ pub fn tlb_index(va: u64) -> usize {
 impl Mmu {
     pub fn new() -> Mmu {
         let set = TlbSet { r: [EMPTY; TLB_SIZE], w: [EMPTY; TLB_SIZE], x: [EMPTY; TLB_SIZE], epoch: 0, w_epoch: 0 };
-        Mmu { sets: Box::new([set.clone(), set.clone(), set.clone(), set]), data: 3, fetch: 3, superpages_cached: false }
+        let mut mmu = Mmu {
+            sets: Box::new([set.clone(), set.clone(), set.clone(), set]),
+            data: 3,
+            fetch: 3,
+            superpages: Some(Vec::new()),
+            ctx: CTX_BARE,
+            epochs: std::collections::BTreeMap::new(),
+            next_epoch: 0,
+        };
+        mmu.flush();
+        mmu
     }
 
+    /// A fresh epoch (shifted) for the translated sets; clears them when epochs run out.
+    fn fresh_epoch(&mut self) -> u64 {
+        if self.next_epoch == EPOCHS {
+            for s in &mut self.sets[..3] {
+                s.clear_rx();
+            }
+            self.epochs.clear();
+            self.next_epoch = 0;
+        }
+        let e = self.next_epoch << 52;
+        self.next_epoch += 1;
+        e
+    }
+
+    /// Give the current context a fresh epoch and use it.
+    fn renew_current(&mut self) {
+        let e = self.fresh_epoch();
+        self.epochs.insert(self.ctx, e);
+        for s in &mut self.sets[..3] {
+            s.epoch = e;
+        }
+    }
+
+    /// Switch to translation context `ctx` (`satp` was written): [`CTX_BARE`] or an ASID.
+    pub fn set_context(&mut self, ctx: u32) {
+        for s in &mut self.sets[..3] {
+            s.flush_w();
+        }
+        self.ctx = ctx;
+        match self.epochs.get(&ctx) {
+            Some(&e) => {
+                for s in &mut self.sets[..3] {
+                    s.epoch = e;
+                }
+            }
+            None => self.renew_current(),
+        }
+    }
+
+    /// Drop every cached translation, in every context.
     pub fn flush(&mut self) {
+        self.epochs.clear();
+        self.renew_current();
+        let m = &mut self.sets[3];
+        m.flush_rx();
         for s in self.sets.iter_mut() {
-            s.flush_rx();
             s.flush_w();
         }
-        self.superpages_cached = false;
+        self.superpages = Some(Vec::new());
     }
 
-    /// Drop the translations of U and S data accesses (what SUM and MXR change).
+    /// Note that a translation came from the superpage `[base, base + size)`.
+    pub fn note_superpage(&mut self, base: u64, size: u64) {
+        if let Some(list) = &mut self.superpages {
+            if !list.contains(&(base, size)) {
+                if list.len() == MAX_SUPERPAGES {
+                    self.superpages = None;
+                } else {
+                    list.push((base, size));
+                }
+            }
+        }
+    }
+
+    /// Drop the translations of address space `asid` (not its global ones, which are cached
+    /// per context anyway).
+    pub fn flush_asid(&mut self, asid: u32) {
+        if self.epochs.remove(&asid).is_some() && asid == self.ctx {
+            self.renew_current();
+        }
+        for s in &mut self.sets[..3] {
+            s.flush_w();
+        }
+    }
+
+    /// Drop the translations of U and S data accesses in every context (what MXR changes).
     pub fn flush_data_us(&mut self) {
-        for s in &mut self.sets[..2] {
-            s.flush_rx();
-            s.flush_w();
-        }
+        self.flush();
     }
 
-    /// Drop every translation of the page holding `va` (everything, when superpage
-    /// translations are cached: `va` may lie in one).
+    /// Drop every translation of the page holding `va`, in every context (and of the whole
+    /// superpage, when `va` lies in one a translation was made from).
     pub fn flush_page(&mut self, va: u64) {
-        if self.superpages_cached {
+        let Some(list) = &mut self.superpages else {
             self.flush();
             return;
-        }
-        for s in self.sets.iter_mut() {
-            s.flush_page(va);
+        };
+        let va = va & !0xfff;
+        match list.iter().position(|&(b, n)| va.wrapping_sub(b) < n) {
+            Some(i) => {
+                let (base, size) = list.swap_remove(i);
+                for s in self.sets.iter_mut() {
+                    s.flush_range(base, size);
+                }
+            }
+            None => {
+                for s in self.sets.iter_mut() {
+                    s.flush_page(va);
+                }
+            }
         }
     }
 
@@ -174,11 +301,13 @@ impl Mmu {
     /// Select the sets for privilege `prv` under `mstatus`.
     pub fn set_priv(&mut self, prv: Priv, mstatus: u64) {
         self.fetch = prv as usize;
-        self.data = if prv == Priv::M && mstatus & MSTATUS_MPRV != 0 {
+        let data = if prv == Priv::M && mstatus & MSTATUS_MPRV != 0 {
             ((mstatus & MSTATUS_MPP) >> 11) as usize
         } else {
             prv as usize
         };
+        // MPP = 2 is reserved (WARL to U), so `data` is never SET_S_SUM here.
+        self.data = if data == Priv::S as usize && mstatus & MSTATUS_SUM != 0 { SET_S_SUM } else { data };
     }
 
     pub fn install(&mut self, acc: Access, va: u64, page_off: usize) {
@@ -219,7 +348,7 @@ const PPN_MASK: u64 = (1 << 44) - 1;
 
 impl Cpu {
     /// Effective privilege of an access.
-    fn access_priv(&self, acc: Access) -> Priv {
+    pub(crate) fn access_priv(&self, acc: Access) -> Priv {
         if acc != Access::Fetch && self.prv == Priv::M && self.mstatus & MSTATUS_MPRV != 0 {
             match (self.mstatus & MSTATUS_MPP) >> 11 {
                 0 => Priv::U,
@@ -283,6 +412,9 @@ impl Cpu {
             let Some(off) = ram.offset_of(pte_addr, 8) else {
                 return Err(Some(acc.access_fault(va)));
             };
+            if !self.pmp_ok(pte_addr, 8, Access::Load, Priv::S) {
+                return Err(Some(acc.access_fault(va)));
+            }
             let pte = read_u64(ram.as_slice(), off);
             if pte & PTE_V == 0 || (pte & PTE_R == 0 && pte & PTE_W != 0) || pte >> 54 != 0 {
                 return Err(None);
@@ -320,10 +452,10 @@ impl Cpu {
                 ram.as_mut_slice()[off..off + 8].copy_from_slice(&new.to_le_bytes());
                 ram.mark_dirty(off);
             }
-            if level > 0 {
-                self.mmu.superpages_cached = true;
-            }
             let mask = (1u64 << (12 + 9 * level)) - 1;
+            if level > 0 {
+                self.mmu.note_superpage(va & !mask, mask + 1);
+            }
             return Ok(((ppn << 12) & !mask) | (va & mask));
         }
     }

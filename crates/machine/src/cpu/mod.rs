@@ -18,8 +18,7 @@
 //!
 //! # PMP
 //!
-//! PMP is minimal: `pmpcfg*`/`pmpaddr*` accept and return writes, but no access is checked
-//! against them (everything behaves as if one region granted RWX to all of memory).
+//! Enforced (`pmp.rs`): 64 entries, TOR/NA4/NAPOT, R/W/X and the lock bit.
 
 pub mod block;
 pub mod csr;
@@ -28,6 +27,7 @@ mod exec;
 mod fp;
 pub mod mmu;
 pub mod persist;
+mod pmp;
 
 pub use persist::CpuState;
 
@@ -101,6 +101,17 @@ pub struct TrapRecord {
     pub icount: u64,
 }
 
+/// One executed instruction, as recorded when tracing is on ([`Cpu::trace`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceEntry {
+    /// Instruction count before the instruction.
+    pub icount: u64,
+    pub pc: u64,
+    /// The encoding (16-bit ones zero-extended).
+    pub raw: u32,
+    pub prv: Priv,
+}
+
 /// Why [`Cpu::run_block`] returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlockExit {
@@ -165,6 +176,8 @@ pub struct Cpu {
     pub(crate) minstret_offset: u64,
     pub(crate) pmpcfg: [u64; 8],
     pub(crate) pmpaddr: [u64; 64],
+    /// Active PMP entries, derived from `pmpcfg`/`pmpaddr` (see `pmp.rs`).
+    pub(crate) pmp_regions: Vec<pmp::PmpRegion>,
     pub(crate) fflags: u8,
     pub(crate) frm: u8,
     /// LR reservation (physical address).
@@ -178,6 +191,9 @@ pub struct Cpu {
     /// Set by the memory slow paths when the current block must end after this instruction.
     pub(crate) end_block: bool,
     pub(crate) resync: bool,
+    /// When set, instructions run one per block and each is appended here before it executes
+    /// (the caller drains it). Untraced runs pay one test per block.
+    pub trace: Option<Vec<TraceEntry>>,
 }
 
 impl std::fmt::Debug for Cpu {
@@ -230,6 +246,7 @@ impl Cpu {
             minstret_offset: 0,
             pmpcfg: [0; 8],
             pmpaddr: [0; 64],
+            pmp_regions: Vec::new(),
             fflags: 0,
             frm: 0,
             reservation: None,
@@ -239,6 +256,7 @@ impl Cpu {
             scratch: Vec::with_capacity(block::MAX_BLOCK),
             end_block: false,
             resync: false,
+            trace: None,
         }
     }
 
@@ -390,8 +408,18 @@ impl Cpu {
 
     /// Drop every cached translation.
     pub fn tlb_flush(&mut self) {
+        self.mmu.set_context(self.translation_context());
         self.mmu.flush();
         self.mmu.set_priv(self.prv, self.mstatus);
+    }
+
+    /// The TLB context `satp` selects: its ASID, or [`mmu::CTX_BARE`].
+    pub(crate) fn translation_context(&self) -> u32 {
+        if self.satp >> 60 == 0 {
+            mmu::CTX_BARE
+        } else {
+            u32::try_from((self.satp >> 44) & 0xffff).unwrap_or(0)
+        }
     }
 
     /// Drop the TLB's write entries, so that the next store to each page marks it dirty again.
@@ -423,8 +451,9 @@ impl Cpu {
         // OpenSBI also opens cycle, time and instret to U-mode (the vDSO reads `time`).
         self.scounteren = 7;
         self.menvcfg = MENVCFG_STCE;
-        self.pmpcfg[0] = 0x1f; // NAPOT RWX over everything (PMP is not enforced, see module docs)
+        self.pmpcfg[0] = 0x1f; // NAPOT RWX over everything, as OpenSBI leaves the last entry
         self.pmpaddr[0] = (1 << 54) - 1;
+        self.pmp_rebuild();
         self.mstatus = 0;
         self.prv = Priv::S;
         self.pc = entry;

@@ -136,6 +136,7 @@ impl Persist for Cpu {
         c.minstret_offset = r[23];
         c.pmpcfg.copy_from_slice(&s.pmpcfg);
         c.pmpaddr.copy_from_slice(&s.pmpaddr);
+        c.pmp_rebuild();
         c.fflags = s.fflags & 0x1f;
         c.frm = s.frm & 7;
         c.reservation = s.reservation;

@@ -23,7 +23,7 @@ pub mod virtio_rng;
 
 pub use framebuffer::FramebufferConfig;
 pub use virtio::DeviceKind;
-pub use virtio_blk::{DiskBase, DiskError, MemDisk};
+pub use virtio_blk::{DiskBase, DiskError, EnvDisk, MemDisk};
 
 use crate::bus::{
     BusFault, MachineRequest, MmioCtx, CLINT_BASE, CLINT_SIZE, PLIC_BASE, PLIC_SIZE, SYSCON_BASE, SYSCON_SIZE,

@@ -1,7 +1,8 @@
 /* Shared macros for the ISA tests. Each test is a bare-metal M-mode program at 0x80000000 that
  * reports through the syscon finisher: PASS writes 0x5555, a failure writes
  * (case << 16) | 0x3333 where `case` is the number last set with CASE (kept in gp). Any trap
- * not expected by the test lands in `unexpected_trap`, which fails with case 0xfff. */
+ * not expected by the test lands in `unexpected_trap`, which fails with case 0xfff. PMP entry 0
+ * grants S and U all of memory (tests of PMP itself reprogram it). */
 #define SYSCON 0x100000
 
 .macro CASE n
@@ -34,6 +35,11 @@
 _start:
     la t0, unexpected_trap
     csrw mtvec, t0
+    /* PMP: one NAPOT entry granting S and U everything (as OpenSBI leaves it). */
+    li t0, -1
+    csrw pmpaddr0, t0
+    li t0, 0x1f
+    csrw pmpcfg0, t0
     li gp, 0
     j main
 

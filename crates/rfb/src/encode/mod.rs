@@ -4,6 +4,9 @@
 //! Per-connection state (the ZRLE zlib stream, Tight's four zlib streams) lives in [`Encoders`],
 //! one per client connection, since each stream is continued across updates.
 
+pub mod copyrect;
+#[cfg(feature = "h264")]
+pub mod h264;
 mod hextile;
 mod raw;
 mod rre;
@@ -78,6 +81,8 @@ pub(crate) fn dominant(px: &[u32]) -> u32 {
 pub struct Encoders {
     zrle: Deflate,
     tight: tight::TightState,
+    #[cfg(feature = "h264")]
+    h264: h264::H264State,
     scratch: Vec<u32>,
 }
 
@@ -89,7 +94,40 @@ impl Default for Encoders {
 
 impl Encoders {
     pub fn new() -> Encoders {
-        Encoders { zrle: Deflate::new(6), tight: tight::TightState::new(), scratch: Vec::new() }
+        Encoders {
+            zrle: Deflate::new(6),
+            tight: tight::TightState::new(),
+            #[cfg(feature = "h264")]
+            h264: h264::H264State::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Whether this build can produce `encoding` (anything else is sent as Raw).
+    pub fn can_encode(encoding: Encoding) -> bool {
+        matches!(
+            encoding,
+            Encoding::RAW | Encoding::RRE | Encoding::HEXTILE | Encoding::ZRLE | Encoding::TIGHT | Encoding::TIGHT_PNG
+        ) || (cfg!(feature = "h264") && encoding == Encoding::H264)
+    }
+
+    /// Rectangles sent lossily (JPEG) since the last call.
+    pub fn take_lossy(&mut self) -> Vec<Rect> {
+        std::mem::take(&mut self.tight.lossy)
+    }
+
+    /// Encodes `rect` as one Open H.264 rectangle; `None` if it cannot (odd or tiny size, no H.264
+    /// in this build, encoder failure), and the caller uses another encoding.
+    pub fn encode_h264(&mut self, src: &Source<'_>, rect: Rect, quality: Option<u8>, out: &mut Vec<u8>) -> Option<usize> {
+        #[cfg(feature = "h264")]
+        {
+            self.h264.encode(src, rect, quality, out)
+        }
+        #[cfg(not(feature = "h264"))]
+        {
+            let _ = (src, rect, quality, out);
+            None
+        }
     }
 
     /// Encodes `rect` (already clipped to `src`) with `encoding`, appending whole rectangles to
@@ -110,7 +148,8 @@ impl Encoders {
             Encoding::RRE => rre::encode(src, rect, tr, &mut self.scratch, out),
             Encoding::HEXTILE => hextile::encode(src, rect, tr, &mut self.scratch, out),
             Encoding::ZRLE => zrle::encode(src, rect, tr, &mut self.zrle, &mut self.scratch, out),
-            Encoding::TIGHT => self.tight.encode(src, rect, tr, tight, &mut self.scratch, out),
+            Encoding::TIGHT => self.tight.encode(src, rect, tr, tight, false, &mut self.scratch, out),
+            Encoding::TIGHT_PNG => self.tight.encode(src, rect, tr, tight, true, &mut self.scratch, out),
             _ => raw::encode(src, rect, tr, out),
         }
     }
@@ -153,6 +192,19 @@ pub fn emit_desktop_name(name: &[u8], out: &mut Vec<u8>) {
 /// The DesktopSize pseudo-encoding: the framebuffer is now `w` x `h`.
 pub fn emit_desktop_size(w: u16, h: u16, out: &mut Vec<u8>) {
     emit_rect_header(out, Rect::new(0, 0, w, h), Encoding::DESKTOP_SIZE);
+}
+
+/// The ExtendedDesktopSize pseudo-encoding: why (`reason`: 0 server, 1 this viewer's request,
+/// 2 another viewer's), the result (`status`: 0 ok, 1 prohibited, 2 out of resources, 3 invalid
+/// layout), the framebuffer size, and the screen layout: one screen (id 0) covering it all.
+pub fn emit_extended_desktop_size(reason: u16, status: u16, w: u16, h: u16, out: &mut Vec<u8>) {
+    emit_rect_header(out, Rect::new(reason, status, w, h), Encoding::EXTENDED_DESKTOP_SIZE);
+    out.extend_from_slice(&[1, 0, 0, 0]);
+    out.extend_from_slice(&0u32.to_be_bytes()); // screen id
+    for v in [0, 0, w, h] {
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    out.extend_from_slice(&0u32.to_be_bytes()); // flags
 }
 
 /// The LastRect pseudo-encoding (ends an update whose count was sent as 0xFFFF).

@@ -2,6 +2,10 @@
 //! colours) or full colour, the last three through four persistent zlib streams:
 //! 0 full colour, 1 mono, 2 palette (3 is reserved for the gradient filter, not used yet).
 //!
+//! TightPNG (-260, what noVNC asks for) is the same framing with the zlib modes replaced by PNG
+//! (compression control 0xA): fill and JPEG as in Tight, everything else one PNG per piece (indexed
+//! when it has at most 256 colours, RGB otherwise).
+//!
 //! Rectangles are cut into pieces at most 2048 wide (the protocol's limit) and 65536 pixels big,
 //! as TightVNC does.
 
@@ -71,19 +75,24 @@ pub(crate) struct TightState {
     level: u32,
     /// Streams the client must reset before the next rectangle (bits 0-3 of its control byte).
     reset: u8,
+    /// Pieces sent as JPEG since the caller last took them (for the lossless refresh).
+    pub(crate) lossy: Vec<Rect>,
 }
 
 impl TightState {
     pub(crate) fn new() -> TightState {
-        TightState { streams: std::array::from_fn(|_| Deflate::new(2)), level: 2, reset: 0 }
+        TightState { streams: std::array::from_fn(|_| Deflate::new(2)), level: 2, reset: 0, lossy: Vec::new() }
     }
 
+    /// Encodes `rect` as Tight, or as TightPNG when `png` is set.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn encode(
         &mut self,
         src: &Source<'_>,
         rect: Rect,
         tr: &Translator,
         opts: &TightOptions,
+        png: bool,
         px: &mut Vec<u32>,
         out: &mut Vec<u8>,
     ) -> usize {
@@ -105,6 +114,12 @@ impl TightState {
             while y < y1 {
                 let h = (y1 - y).min(band);
                 let ctrl_at = out.len() + 12;
+                if png {
+                    piece_png(src, x, y, w, h, tr, opts, px, &mut self.lossy, out);
+                    count += 1;
+                    y += h;
+                    continue;
+                }
                 self.piece(src, x, y, w, h, tr, opts, px, out);
                 if let Some(ctrl) = out.get_mut(ctrl_at) {
                     *ctrl |= std::mem::take(&mut self.reset);
@@ -158,6 +173,7 @@ impl TightState {
                     out.push(0x90);
                     compact_len(jpeg.len(), out);
                     out.extend_from_slice(&jpeg);
+                    self.lossy.push(r);
                     return;
                 }
             }
@@ -216,6 +232,108 @@ impl TightState {
         compact_len(z.len(), out);
         out.extend_from_slice(&z);
     }
+}
+
+/// The distinct colours of `px`, in order of first appearance; `None` past 256.
+fn palette_of(px: &[u32]) -> Option<Vec<u32>> {
+    let mut palette: Vec<u32> = Vec::with_capacity(16);
+    let mut last = None;
+    for &p in px {
+        if last == Some(p) {
+            continue;
+        }
+        last = Some(p);
+        if !palette.contains(&p) {
+            if palette.len() == 256 {
+                return None;
+            }
+            palette.push(p);
+        }
+    }
+    Some(palette)
+}
+
+/// One TightPNG piece: fill, JPEG or PNG.
+#[allow(clippy::too_many_arguments)]
+fn piece_png(
+    src: &Source<'_>,
+    x: usize,
+    y: usize,
+    w: usize,
+    h: usize,
+    tr: &Translator,
+    opts: &TightOptions,
+    px: &mut Vec<u32>,
+    lossy: &mut Vec<Rect>,
+    out: &mut Vec<u8>,
+) {
+    let r = Rect::new(to16(x), to16(y), to16(w), to16(h));
+    emit_rect_header(out, r, Encoding::TIGHT_PNG);
+    src.collect(x, y, w, h, px);
+    let palette = palette_of(px);
+    if let Some(p) = palette.as_ref().filter(|p| p.len() == 1) {
+        out.push(0x80);
+        tr.put_tpixel(p[0], out);
+        return;
+    }
+    if let Some((quality, sub)) = opts.jpeg() {
+        if palette.as_ref().is_none_or(|p| p.len() > JPEG_MIN_COLOURS) {
+            if let Some(jpeg) = jpeg(src, x, y, w, h, quality, sub) {
+                out.push(0x90);
+                compact_len(jpeg.len(), out);
+                out.extend_from_slice(&jpeg);
+                lossy.push(r);
+                return;
+            }
+        }
+    }
+    let png = encode_png(px, w, h, palette.as_deref(), opts.compress_level);
+    out.push(0xa0);
+    compact_len(png.len(), out);
+    out.extend_from_slice(&png);
+}
+
+/// A PNG of `px` (0x00RRGGBB, w x h): indexed with `palette` if given, RGB otherwise.
+pub(crate) fn encode_png(px: &[u32], w: usize, h: usize, palette: Option<&[u32]>, level: u8) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let (Ok(w32), Ok(h32)) = (u32::try_from(w), u32::try_from(h)) else { return buf };
+    let mut enc = png::Encoder::new(&mut buf, w32, h32);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.set_compression(if level <= 1 { png::Compression::Fastest } else if level <= 6 { png::Compression::Fast } else { png::Compression::Balanced });
+    let data: Vec<u8> = match palette {
+        Some(pal) => {
+            enc.set_color(png::ColorType::Indexed);
+            enc.set_palette(pal.iter().flat_map(|&c| rgb_bytes(c)).collect::<Vec<u8>>());
+            let mut lastc = None;
+            let mut lasti = 0u8;
+            px.iter()
+                .map(|&p| {
+                    if lastc != Some(p) {
+                        lasti = u8::try_from(pal.iter().position(|&c| c == p).unwrap_or(0)).unwrap_or(0);
+                        lastc = Some(p);
+                    }
+                    lasti
+                })
+                .collect()
+        }
+        None => {
+            enc.set_color(png::ColorType::Rgb);
+            px.iter().flat_map(|&c| rgb_bytes(c)).collect()
+        }
+    };
+    let ok = enc.write_header().and_then(|mut wr| {
+        wr.write_image_data(&data)?;
+        wr.finish()
+    });
+    if ok.is_err() {
+        buf.clear();
+    }
+    buf
+}
+
+fn rgb_bytes(c: u32) -> [u8; 3] {
+    let [_, r, g, b] = c.to_be_bytes();
+    [r, g, b]
 }
 
 fn to16(v: usize) -> u16 {

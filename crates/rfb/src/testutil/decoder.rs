@@ -8,6 +8,9 @@ use flate2::{Decompress, FlushDecompress};
 
 use crate::wire::{Encoding, PixelFormat};
 
+/// An ExtendedDesktopSize as received: (reason, status, width, height, screens).
+pub type ExtendedDesktopSize = (u16, u16, usize, usize, Vec<[u8; 16]>);
+
 /// What a server message was.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerMessage {
@@ -34,6 +37,12 @@ pub struct Decoder {
     /// (hot x, hot y, w, h, pixel values, mask bytes)
     pub cursor: Option<Cursor>,
     pub qemu_ext_key: bool,
+    /// The last ExtendedDesktopSize: (reason, status, width, height, screens).
+    pub extended_desktop_size: Option<ExtendedDesktopSize>,
+    /// H.264 rectangles decoded.
+    pub h264_frames: u64,
+    #[cfg(feature = "h264")]
+    h264: std::collections::HashMap<(usize, usize, usize, usize), openh264::decoder::Decoder>,
     zrle: Decompress,
     tight: [Decompress; 4],
 }
@@ -96,6 +105,10 @@ impl Decoder {
             name: None,
             cursor: None,
             qemu_ext_key: false,
+            extended_desktop_size: None,
+            h264_frames: 0,
+            #[cfg(feature = "h264")]
+            h264: std::collections::HashMap::new(),
             zrle: Decompress::new(true),
             tight: std::array::from_fn(|_| Decompress::new(true)),
         }
@@ -277,7 +290,23 @@ impl Decoder {
                     return Err(format!("ZRLE: {} bytes left over", s.len()));
                 }
             }
-            Encoding::TIGHT => self.tight(r, x, y, w, h)?,
+            Encoding::TIGHT => self.tight(r, x, y, w, h, false)?,
+            Encoding::TIGHT_PNG => self.tight(r, x, y, w, h, true)?,
+            Encoding::H264 => self.h264(r, x, y, w, h)?,
+            Encoding::EXTENDED_DESKTOP_SIZE => {
+                let n = usize::from(u8_(r)?);
+                rd::<3>(r)?;
+                let screens: Vec<[u8; 16]> = (0..n).map(|_| rd::<16>(r)).collect::<R<_>>()?;
+                if x == 0 || x == 2 || y == 0 {
+                    // A change (not a refused request): the framebuffer is now w x h.
+                    if (w, h) != (self.width, self.height) {
+                        self.width = w;
+                        self.height = h;
+                        self.fb = vec![0; w * h];
+                    }
+                }
+                self.extended_desktop_size = Some((x as u16, y as u16, w, h, screens));
+            }
             Encoding::DESKTOP_SIZE => {
                 self.width = w;
                 self.height = h;
@@ -440,7 +469,48 @@ impl Decoder {
         inflate(&mut self.tight[stream], &data, Some(len))
     }
 
-    fn tight(&mut self, r: &mut impl Read, x: usize, y: usize, w: usize, h: usize) -> R<()> {
+    #[cfg(feature = "h264")]
+    fn h264(&mut self, r: &mut impl Read, x: usize, y: usize, w: usize, h: usize) -> R<()> {
+        let len = u32_(r)? as usize;
+        let flags = u32_(r)?;
+        let data = bytes(r, len)?;
+        if flags & 2 != 0 {
+            self.h264.clear();
+        } else if flags & 1 != 0 {
+            self.h264.remove(&(x, y, w, h));
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        let dec = match self.h264.entry((x, y, w, h)) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(openh264::decoder::Decoder::new().map_err(|e| format!("h264 decoder: {e}"))?)
+            }
+        };
+        let mut rgb = vec![0u8; w * h * 3];
+        {
+            use openh264::formats::YUVSource;
+            let yuv = dec.decode(&data).map_err(|e| format!("h264: {e}"))?.ok_or("h264: no picture")?;
+            if yuv.dimensions() != (w, h) {
+                return Err(format!("h264 picture {:?} in a {w}x{h} rectangle", yuv.dimensions()));
+            }
+            yuv.write_rgb8(&mut rgb);
+        }
+        for (i, c) in rgb.chunks_exact(3).enumerate() {
+            let v = self.value(c[0], c[1], c[2]);
+            self.put(x + i % w, y + i / w, v)?;
+        }
+        self.h264_frames += 1;
+        Ok(())
+    }
+
+    #[cfg(not(feature = "h264"))]
+    fn h264(&mut self, _: &mut impl Read, _: usize, _: usize, _: usize, _: usize) -> R<()> {
+        Err("H.264 rectangle, but this build has no H.264 decoder".into())
+    }
+
+    fn tight(&mut self, r: &mut impl Read, x: usize, y: usize, w: usize, h: usize, png: bool) -> R<()> {
         if w > 2048 {
             return Err(format!("Tight rectangle {w} wide"));
         }
@@ -473,8 +543,33 @@ impl Decoder {
             }
             return Ok(());
         }
+        if comp == 10 && png {
+            let n = Self::compact_len(r)?;
+            let data = bytes(r, n)?;
+            let mut d = png::Decoder::new(std::io::Cursor::new(data));
+            d.set_transformations(png::Transformations::EXPAND);
+            let mut reader = d.read_info().map_err(|e| format!("png: {e}"))?;
+            let mut buf = vec![0u8; reader.output_buffer_size().ok_or("png size")?];
+            let info = reader.next_frame(&mut buf).map_err(|e| format!("png: {e}"))?;
+            if (info.width as usize, info.height as usize) != (w, h) {
+                return Err("png size differs from rectangle".into());
+            }
+            let step = match info.color_type {
+                png::ColorType::Rgb => 3,
+                png::ColorType::Rgba => 4,
+                c => return Err(format!("png colour type {c:?}")),
+            };
+            for (i, c) in buf[..info.buffer_size()].chunks_exact(step).enumerate() {
+                let v = self.value(c[0], c[1], c[2]);
+                self.put(x + i % w, y + i / w, v)?;
+            }
+            return Ok(());
+        }
         if comp & 8 != 0 {
             return Err(format!("Tight compression {comp:#x}"));
+        }
+        if png {
+            return Err("basic compression in a TightPNG rectangle".into());
         }
         let stream = (comp & 3) as usize;
         let filter = if comp & 4 != 0 { u8_(r)? } else { 0 };

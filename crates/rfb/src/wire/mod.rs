@@ -50,6 +50,10 @@ impl Encoding {
     pub const HEXTILE: Encoding = Encoding(5);
     pub const TIGHT: Encoding = Encoding(7);
     pub const ZRLE: Encoding = Encoding(16);
+    /// Open H.264 (rfbproto "Open H.264 Encoding").
+    pub const H264: Encoding = Encoding(50);
+    /// TightPNG: Tight framing with PNG instead of zlib (noVNC).
+    pub const TIGHT_PNG: Encoding = Encoding(-260);
     /// Tight JPEG quality level 0; levels 0..=9 are -32..=-23.
     pub const JPEG_QUALITY_0: Encoding = Encoding(-32);
     /// Tight compression level 0; levels 0..=9 are -256..=-247.
@@ -76,6 +80,8 @@ impl Encoding {
             Self::HEXTILE => "hextile",
             Self::TIGHT => "tight",
             Self::ZRLE => "zrle",
+            Self::H264 => "h264",
+            Self::TIGHT_PNG => "tightpng",
             Self::CURSOR => "cursor",
             Self::DESKTOP_SIZE => "desktop-size",
             Self::LAST_RECT => "last-rect",

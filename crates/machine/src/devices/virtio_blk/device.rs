@@ -101,6 +101,22 @@ impl Block {
     /// Read the disk as the guest sees it (overlay over base). `offset + buf.len()` must lie
     /// within the disk.
     pub fn read_disk(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), DiskError> {
+        self.read_disk_in(offset, buf, None)
+    }
+
+    /// Read from the base: through the environment when it serves the base (`ctx` given),
+    /// else from the base image.
+    fn read_base(&mut self, pos: u64, buf: &mut [u8], ctx: Option<&mut MmioCtx<'_>>) -> Result<(), DiskError> {
+        match ctx {
+            Some(ctx) if self.base.served_by_environment() => ctx
+                .env
+                .disk_read(ctx.icount, pos, buf)
+                .map_err(|e| DiskError::Environment { offset: pos, len: buf.len(), reason: e.to_string() }),
+            _ => self.base.read_at(pos, buf),
+        }
+    }
+
+    fn read_disk_in(&mut self, offset: u64, buf: &mut [u8], mut ctx: Option<&mut MmioCtx<'_>>) -> Result<(), DiskError> {
         let len = self.disk_len();
         if offset.checked_add(buf.len() as u64).is_none_or(|end| end > len) {
             return Err(DiskError::OutOfRange { offset, len: buf.len(), size: len });
@@ -113,7 +129,7 @@ impl Block {
             let n = (OVERLAY_PAGE - in_page).min(buf.len() - done);
             match self.overlay.pages.get(&page) {
                 Some(p) => buf[done..done + n].copy_from_slice(&p[in_page..in_page + n]),
-                None => self.base.read_at(pos, &mut buf[done..done + n])?,
+                None => self.read_base(pos, &mut buf[done..done + n], ctx.as_deref_mut())?,
             }
             done += n;
         }
@@ -122,6 +138,10 @@ impl Block {
 
     /// Write `data` at `offset` into the overlay, copying each page from the base first.
     pub fn write_disk(&mut self, offset: u64, data: &[u8]) -> Result<(), DiskError> {
+        self.write_disk_in(offset, data, None)
+    }
+
+    fn write_disk_in(&mut self, offset: u64, data: &[u8], mut ctx: Option<&mut MmioCtx<'_>>) -> Result<(), DiskError> {
         let len = self.disk_len();
         if offset.checked_add(data.len() as u64).is_none_or(|end| end > len) {
             return Err(DiskError::OutOfRange { offset, len: data.len(), size: len });
@@ -138,7 +158,7 @@ impl Block {
                 // The last page may extend past the image; beyond it stays zero.
                 let from_base = usize::try_from(self.base.len() - start).map_or(OVERLAY_PAGE, |l| l.min(OVERLAY_PAGE));
                 if n < OVERLAY_PAGE {
-                    self.base.read_at(start, &mut fresh[..from_base])?;
+                    self.read_base(start, &mut fresh[..from_base], ctx.as_deref_mut())?;
                 }
                 self.overlay.pages.insert(page, fresh);
             }
@@ -155,18 +175,18 @@ impl Block {
         _index: usize,
         queues: &mut [Queue],
         ram: &mut GuestRam,
-        _ctx: &mut MmioCtx<'_>,
+        ctx: &mut MmioCtx<'_>,
     ) -> Result<(), QueueError> {
         let Some(q) = queues.first_mut() else { return Ok(()) };
         while let Some(chain) = q.pop(ram)? {
-            let written = self.serve(&chain, ram);
+            let written = self.serve(&chain, ram, ctx);
             q.add_used(ram, chain.head, written)?;
         }
         Ok(())
     }
 
     /// Serve one request; returns the bytes written into the chain.
-    fn serve(&mut self, chain: &Chain, ram: &mut GuestRam) -> u32 {
+    fn serve(&mut self, chain: &Chain, ram: &mut GuestRam, ctx: &mut MmioCtx<'_>) -> u32 {
         let writable = chain.writable_len();
         if writable == 0 {
             // No room for a status: nothing can be reported; hand the chain back.
@@ -184,12 +204,12 @@ impl Block {
             match kind {
                 T_IN => {
                     self.metrics.reads += 1;
-                    self.transfer_in(sector, writable - 1, &mut writer, ram)
+                    self.transfer_in(sector, writable - 1, &mut writer, ram, ctx)
                 }
                 T_OUT => {
                     self.metrics.writes += 1;
                     let len = reader.remaining();
-                    self.transfer_out(sector, len, &mut reader, ram)
+                    self.transfer_out(sector, len, &mut reader, ram, ctx)
                 }
                 T_FLUSH => {
                     self.metrics.flushes += 1;
@@ -224,13 +244,20 @@ impl Block {
         (offset.checked_add(len)? <= self.disk_len()).then_some(offset)
     }
 
-    fn transfer_in(&mut self, sector: u64, len: u64, writer: &mut crate::devices::virtio::ChainCursor<'_>, ram: &mut GuestRam) -> u8 {
+    fn transfer_in(
+        &mut self,
+        sector: u64,
+        len: u64,
+        writer: &mut crate::devices::virtio::ChainCursor<'_>,
+        ram: &mut GuestRam,
+        ctx: &mut MmioCtx<'_>,
+    ) -> u8 {
         let Some(mut offset) = self.range(sector, len) else { return S_IOERR };
         let mut buf = [0u8; OVERLAY_PAGE];
         let mut left = len;
         while left > 0 {
             let n = usize::try_from(left).map_or(OVERLAY_PAGE, |l| l.min(OVERLAY_PAGE));
-            if self.read_disk(offset, &mut buf[..n]).is_err() {
+            if self.read_disk_in(offset, &mut buf[..n], Some(ctx)).is_err() {
                 return S_IOERR;
             }
             writer.write(ram, &buf[..n]);
@@ -240,14 +267,21 @@ impl Block {
         S_OK
     }
 
-    fn transfer_out(&mut self, sector: u64, len: u64, reader: &mut crate::devices::virtio::ChainCursor<'_>, ram: &GuestRam) -> u8 {
+    fn transfer_out(
+        &mut self,
+        sector: u64,
+        len: u64,
+        reader: &mut crate::devices::virtio::ChainCursor<'_>,
+        ram: &GuestRam,
+        ctx: &mut MmioCtx<'_>,
+    ) -> u8 {
         let Some(mut offset) = self.range(sector, len) else { return S_IOERR };
         let mut buf = [0u8; OVERLAY_PAGE];
         let mut left = len;
         while left > 0 {
             let n = usize::try_from(left).map_or(OVERLAY_PAGE, |l| l.min(OVERLAY_PAGE));
             reader.read(ram, &mut buf[..n]);
-            if self.write_disk(offset, &buf[..n]).is_err() {
+            if self.write_disk_in(offset, &buf[..n], Some(ctx)).is_err() {
                 return S_IOERR;
             }
             offset += n as u64;

@@ -8,6 +8,8 @@ pub const OVERLAY_PAGE: usize = 4096;
 pub enum DiskError {
     #[error("read of {len} bytes at offset {offset} runs past the end of the {size}-byte image")]
     OutOfRange { offset: u64, len: usize, size: u64 },
+    #[error("the environment did not serve {len} bytes at offset {offset} of the disk: {reason}")]
+    Environment { offset: u64, len: usize, reason: String },
     #[error("reading {len} bytes at offset {offset} of the disk image")]
     Io {
         offset: u64,
@@ -31,6 +33,36 @@ pub trait DiskBase: Send {
 
     /// Fill `buf` from `offset`. The range lies inside the image (callers check).
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), DiskError>;
+
+    /// True when the environment serves this base ([`crate::Environment::disk_read`]) and
+    /// `read_at` is never called for guest requests. See [`EnvDisk`].
+    fn served_by_environment(&self) -> bool {
+        false
+    }
+}
+
+/// A base image the machine does not hold: every read of it goes through
+/// [`crate::Environment::disk_read`], at the instruction that makes it. This is the
+/// *output-replayed disk*: a recorder logs what its environment read, a replayer answers from
+/// the log, and the replaying side needs no image, only its size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnvDisk {
+    /// Size of the image in bytes.
+    pub len: u64,
+}
+
+impl DiskBase for EnvDisk {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), DiskError> {
+        Err(DiskError::Environment { offset, len: buf.len(), reason: "read outside a request".into() })
+    }
+
+    fn served_by_environment(&self) -> bool {
+        true
+    }
 }
 
 /// A base image held in memory, for tests and small images.

@@ -13,5 +13,5 @@ mod persist;
 
 pub use device::{Block, SECTOR_SIZE};
 pub use metrics::BlockMetrics;
-pub use disk::{DiskBase, DiskError, MemDisk, Overlay, OVERLAY_PAGE};
+pub use disk::{DiskBase, DiskError, EnvDisk, MemDisk, Overlay, OVERLAY_PAGE};
 pub use persist::BlockState;
