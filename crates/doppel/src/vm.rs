@@ -21,6 +21,8 @@ pub enum VmCommand {
     ///   doppel vm run --kernel Image --initrd initramfs.cpio
     ///   doppel vm run --kernel Image --initrd initramfs.cpio --append "console=ttyS0 doppel.run=cpuloop"
     ///   doppel vm run --kernel Image --disk disk.img --memory 512M --fb 1024x768
+    ///   doppel vm run --kernel Image --initrd initramfs.cpio --vnc 127.0.0.1:5900 --ws 127.0.0.1:5700
+    ///   doppel vm run --kernel Image --initrd initramfs.cpio --vnc 0.0.0.0:5900 --tls --password-file pw
     ///   doppel vm run --kernel Image --initrd initramfs.cpio --net user --hostfwd tcp:127.0.0.1:8080-:80
     ///   doppel vm run --kernel Image --initrd initramfs.cpio --max-instructions 2000000 --trace trace.txt
     ///
@@ -61,6 +63,8 @@ pub struct RunArgs {
     /// pc, encoding and disassembly. Slow (one instruction per block); for debugging.
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+    #[command(flatten)]
+    vnc: crate::vnc::VncArgs,
 }
 
 /// The machine options every command that boots a guest shares (`vm run`, `record`, `host`,
@@ -192,6 +196,15 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     {
         env.set_network(backend);
     }
+    let mut vnc = if args.vnc.enabled() {
+        if args.machine.fb.0.is_none() {
+            bail!("--vnc and --ws need a framebuffer (not --fb none)");
+        }
+        Some(crate::vnc::start(&args.vnc, "doppel", input.clone())?)
+    } else {
+        None
+    };
+    let mut env = crate::vnc::DisplayEnv { inner: env, due: None };
     let raw = RawMode::enable();
     terminal::spawn_stdin_reader(input).context("cannot read the terminal")?;
 
@@ -218,6 +231,10 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         if let Some((out, path)) = &mut trace {
             write_trace(out, &machine.take_trace())
                 .with_context(|| format!("cannot write the trace file {}", path.display()))?;
+        }
+        if let Some(v) = &mut vnc {
+            v.publisher.tick(&mut machine, Instant::now());
+            env.due = Some(v.publisher.due());
         }
         match exit {
             Exit::Limit if before_reset + machine.icount() >= limit => break None,
@@ -249,7 +266,10 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             machine.now() as f64 / doppel_machine::TIMEBASE_HZ as f64,
             peak_rss().unwrap_or_else(|| "unknown".into()),
         );
-        if let Some(s) = env.network_stats() {
+        if let Some(v) = &vnc {
+            eprintln!("{}", crate::vnc::stats_line(v, elapsed));
+        }
+        if let Some(s) = env.inner.network_stats() {
             eprintln!(
                 "doppel: network ({}): guest sent {} frames ({} bytes), received {} frames ({} bytes)",
                 args.net.name(),
