@@ -1,7 +1,6 @@
 //! Shared by the streaming tests: the guest, a paced host environment, and a host on localhost.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,20 +11,7 @@ use doppel_machine::{
 use doppel_stream::host::{self, HostOptions, HostStats, Streamer, Tap};
 use doppel_stream::proto::MachineInfo;
 
-pub fn guest_file(name: &str) -> PathBuf {
-    let dir = if let Some(dir) = std::env::var_os("DOPPEL_GUEST_DIR") {
-        PathBuf::from(dir)
-    } else {
-        std::env::var_os("DOPPEL_CACHE")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/doppel")))
-            .expect("DOPPEL_CACHE or HOME is set")
-            .join("guest/current")
-    };
-    let path = dir.join(name);
-    assert!(path.is_file(), "{} is missing: build the guest with `bash guest/build.sh`", path.display());
-    path
-}
+pub use doppel_testkit::guest_file;
 
 #[derive(Clone, Default)]
 pub struct Console(pub Arc<Mutex<Vec<u8>>>);
