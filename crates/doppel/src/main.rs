@@ -7,6 +7,7 @@ mod place;
 mod stream;
 mod record;
 mod vm;
+mod vnc;
 mod workload;
 
 /// doppel: a virtual-desktop cloud on a deterministic RISC-V machine.

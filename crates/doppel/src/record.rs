@@ -11,12 +11,11 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use doppel_host::disk::FileDisk;
-use doppel_host::images::read_image;
 use doppel_host::live::LiveEnvironment;
 use doppel_host::terminal::{self, RawMode, StdoutSink};
 use doppel_machine::devices::{DevicesConfig, DiskBase, EnvDisk};
 use doppel_machine::{
-    BootMode, EnvError, Environment, Exit, IdleState, InputEvent, InstructionCount, Machine, MachineConfig,
+    EnvError, Environment, Exit, IdleState, InputEvent, InstructionCount, Machine,
     NullEnvironment, Output, Ticks, TIMEBASE_HZ,
 };
 use doppel_replay::snapshot::Step;
@@ -79,8 +78,11 @@ pub struct RecordArgs {
     /// Where to write the replay log (LOG.snap and LOG.json are written beside it).
     #[arg(value_name = "LOG")]
     log_file: PathBuf,
+    /// Linux kernel `Image` (not needed with --resume).
+    #[arg(long, value_name = "PATH", required_unless_present = "resume")]
+    kernel: Option<PathBuf>,
     #[command(flatten)]
-    machine: MachineArgs,
+    machine: crate::vm::MachineArgs,
     /// How the disk reaches the replayer (see DISK MODES in the long help).
     #[arg(long, value_enum, default_value = "snapshot")]
     disk_mode: DiskModeArg,
@@ -149,32 +151,6 @@ pub struct ReplayArgs {
     /// Echo the guest console as it is replayed.
     #[arg(long)]
     console: bool,
-}
-
-/// The machine options `record` shares with `vm run`.
-#[derive(Args, Debug)]
-struct MachineArgs {
-    /// Linux kernel `Image`.
-    #[arg(long, value_name = "PATH", required_unless_present = "resume")]
-    kernel: Option<PathBuf>,
-    /// Initramfs (a cpio archive).
-    #[arg(long, value_name = "PATH")]
-    initrd: Option<PathBuf>,
-    /// Raw disk image for the virtio block device (never modified).
-    #[arg(long, value_name = "PATH")]
-    disk: Option<PathBuf>,
-    /// Kernel command line.
-    #[arg(long, default_value = "console=ttyS0", value_name = "CMDLINE")]
-    append: String,
-    /// Guest RAM, in bytes or with a K/M/G suffix.
-    #[arg(long, default_value = "256M", value_parser = crate::vm::parse_size)]
-    memory: usize,
-    /// Framebuffer size WIDTHxHEIGHT, or `none`.
-    #[arg(long, default_value = "640x480", value_parser = crate::vm::parse_fb)]
-    fb: crate::vm::Fb,
-    /// Guest instructions per 100 ns timer tick (10 = a 100 MIPS guest).
-    #[arg(long, default_value_t = 10, value_name = "N")]
-    instructions_per_tick: u64,
 }
 
 /// Instructions per run slice between environment polls and script steps.
@@ -449,20 +425,8 @@ fn build_machine(args: &RecordArgs) -> Result<(Machine, MachineInfo, Option<File
         let machine = snap.restore(base).with_context(|| format!("cannot restore {}", path.display()))?;
         return Ok((machine, snap.meta.machine.clone(), served));
     }
-    const IMAGE_LIMIT: u64 = 1 << 30;
-    let kernel_path = m.kernel.as_deref().context("--kernel is required (or --resume)")?;
-    let kernel = read_image("kernel", kernel_path, IMAGE_LIMIT)?;
-    let initrd = m.initrd.as_deref().map(|p| read_image("initramfs", p, IMAGE_LIMIT)).transpose()?;
-    let config = MachineConfig {
-        ram_size: m.memory,
-        kernel,
-        initrd,
-        cmdline: m.append.clone(),
-        framebuffer: m.fb.0,
-        instructions_per_tick: m.instructions_per_tick,
-        devices: DevicesConfig { disk: base, ..DevicesConfig::default() },
-        boot: BootMode::Linux,
-    };
+    let kernel = args.kernel.as_deref().context("--kernel is required (or --resume)")?;
+    let config = m.config(kernel, DevicesConfig { disk: base, ..DevicesConfig::default() })?;
     let info = MachineInfo::of(&config);
     let machine = Machine::new(config).context("cannot build the machine")?;
     Ok((machine, info, served))
@@ -486,6 +450,8 @@ struct AsyncReport {
     final_pages: usize,
     total_s: f64,
     stall_s: f64,
+    /// The part of the stall that copies (the rest hashes the copy).
+    final_copy_s: f64,
     instructions_during: u64,
 }
 
@@ -517,7 +483,11 @@ fn async_snapshot<E: Environment>(
     }
     let stall_start = Instant::now();
     let rounds: Vec<usize> = snap.rounds().iter().map(|r| r.pages).collect();
-    let (snapshot, final_pages) = snap.finish(machine);
+    let (frozen, final_pages) = snap.freeze(machine);
+    let final_copy = stall_start.elapsed();
+    // The log header needs the snapshot's state hash before the machine runs on, so hashing the
+    // copy is part of the stall here.
+    let snapshot = frozen.seal();
     let stall = stall_start.elapsed();
     let report = AsyncReport {
         rounds: rounds.len(),
@@ -525,6 +495,7 @@ fn async_snapshot<E: Environment>(
         final_pages,
         total_s: started.elapsed().as_secs_f64(),
         stall_s: stall.as_secs_f64(),
+        final_copy_s: final_copy.as_secs_f64(),
         instructions_during: machine.icount() - start_icount,
     };
     Ok((snapshot, report))
@@ -614,10 +585,10 @@ where
         Some(at) => {
             let (snap, report) = async_snapshot(machine, &mut env, info, at, &mut progress)?;
             eprintln!(
-                "doppel: asynchronous snapshot: {} rounds {:?} + {} final pages, total {:.3} s, stall {:.3} s, \
-                 guest ran {} instructions meanwhile",
+                "doppel: asynchronous snapshot: {} rounds {:?} + {} final pages, total {:.3} s, stall {:.3} s \
+                 (final copy {:.4} s, state hash {:.3} s), guest ran {} instructions meanwhile",
                 report.rounds, report.pages_per_round, report.final_pages, report.total_s, report.stall_s,
-                report.instructions_during
+                report.final_copy_s, report.stall_s - report.final_copy_s, report.instructions_during
             );
             async_report = Some(report);
             snap

@@ -9,11 +9,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use doppel_host::images::read_image;
 use doppel_host::live::LiveEnvironment;
 use doppel_host::terminal::{self, RawMode, StdoutSink};
 use doppel_machine::devices::DevicesConfig;
-use doppel_machine::machine::{BootMode, Exit, Machine, MachineConfig};
+use doppel_machine::machine::{Exit, Machine};
 use doppel_stream::host::{self, BlockSource, HostOptions, HostStats, Streamer, Tap};
 use doppel_stream::proto::{MachineInfo, PAGE};
 use doppel_stream::replica::{self, Control, Ended, ReplicaOptions, Status};
@@ -37,30 +36,11 @@ pub struct HostArgs {
     /// Linux kernel `Image` (or, with --bare-metal, a raw binary or ELF).
     #[arg(long, value_name = "PATH")]
     kernel: PathBuf,
-    /// Initramfs.
-    #[arg(long, value_name = "PATH")]
-    initrd: Option<PathBuf>,
-    /// Raw disk image (never modified; writes go to an in-memory overlay).
-    #[arg(long, value_name = "PATH")]
-    disk: Option<PathBuf>,
-    /// Kernel command line.
-    #[arg(long, default_value = "console=ttyS0", value_name = "CMDLINE")]
-    append: String,
-    /// Guest RAM, in bytes or with a K/M/G suffix.
-    #[arg(long, default_value = "256M", value_parser = crate::vm::parse_size)]
-    memory: usize,
-    /// Framebuffer size WIDTHxHEIGHT, or `none`.
-    #[arg(long, default_value = "640x480", value_parser = crate::vm::parse_fb)]
-    fb: crate::vm::Fb,
+    #[command(flatten)]
+    machine: crate::vm::MachineArgs,
     /// Stop after this many guest instructions.
     #[arg(long, value_name = "N")]
     max_instructions: Option<u64>,
-    /// Guest instructions per 100 ns timer tick.
-    #[arg(long, default_value_t = 10, value_name = "N")]
-    instructions_per_tick: u64,
-    /// Boot in M-mode at the start of RAM instead of Linux's S-mode entry.
-    #[arg(long)]
-    bare_metal: bool,
     /// Instructions between checkpoints and framebuffer hashes in the stream.
     #[arg(long, default_value_t = 50_000_000, value_name = "N")]
     checkpoint_every: u64,
@@ -115,10 +95,8 @@ impl BlockSource for FileBlocks {
 }
 
 pub fn host(args: HostArgs) -> Result<ExitCode> {
-    const IMAGE_LIMIT: u64 = 1 << 30;
-    let kernel = read_image("kernel", &args.kernel, IMAGE_LIMIT)?;
-    let initrd = args.initrd.as_deref().map(|p| read_image("initramfs", p, IMAGE_LIMIT)).transpose()?;
-    let (disk, blocks) = match &args.disk {
+    let m = &args.machine;
+    let (disk, blocks) = match &m.disk {
         Some(path) => {
             let base = doppel_host::disk::FileDisk::open(path)?;
             let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
@@ -127,26 +105,17 @@ pub fn host(args: HostArgs) -> Result<ExitCode> {
         }
         None => (None, None),
     };
-    let config = MachineConfig {
-        ram_size: args.memory,
-        kernel,
-        initrd,
-        cmdline: args.append.clone(),
-        framebuffer: args.fb.0,
-        instructions_per_tick: args.instructions_per_tick,
-        devices: DevicesConfig { disk, ..DevicesConfig::default() },
-        boot: if args.bare_metal { BootMode::BareMetal } else { BootMode::Linux },
-    };
+    let config = m.config(&args.kernel, DevicesConfig { disk, ..DevicesConfig::default() })?;
     let disk_len = config.devices.disk.as_ref().map_or(0, |d| d.len());
     let info = MachineInfo {
         fingerprint: doppel_replay::fingerprint(&config),
         ram_size: config.ram_size as u64,
-        framebuffer: if args.bare_metal { None } else { config.framebuffer },
+        framebuffer: if m.bare_metal { None } else { config.framebuffer },
         instructions_per_tick: config.instructions_per_tick,
         net: config.devices.net,
         input: config.devices.input,
         rng: config.devices.rng,
-        bare_metal: args.bare_metal,
+        bare_metal: m.bare_metal,
         mac: config.devices.mac,
         disk_len,
     };
@@ -169,6 +138,9 @@ pub fn host(args: HostArgs) -> Result<ExitCode> {
     }
 
     let (env, input) = LiveEnvironment::new(Box::new(StdoutSink::default()));
+    // A new client's snapshot is taken between slices: wake a sleeping guest's idle wait for it.
+    let waker = input.clone();
+    streamer.set_waker(move || waker.wake());
     let raw = RawMode::enable();
     terminal::spawn_stdin_reader(input).context("cannot read the terminal")?;
     let mut tap = Tap::new(env);

@@ -21,6 +21,8 @@ pub enum VmCommand {
     ///   doppel vm run --kernel Image --initrd initramfs.cpio
     ///   doppel vm run --kernel Image --initrd initramfs.cpio --append "console=ttyS0 doppel.run=cpuloop"
     ///   doppel vm run --kernel Image --disk disk.img --memory 512M --fb 1024x768
+    ///   doppel vm run --kernel Image --initrd initramfs.cpio --vnc 127.0.0.1:5900 --ws 127.0.0.1:5700
+    ///   doppel vm run --kernel Image --initrd initramfs.cpio --vnc 0.0.0.0:5900 --tls --password-file pw
     ///   doppel vm run --kernel Image --initrd initramfs.cpio --net user --hostfwd tcp:127.0.0.1:8080-:80
     ///   doppel vm run --kernel Image --initrd initramfs.cpio --max-instructions 2000000 --trace trace.txt
     ///
@@ -39,31 +41,11 @@ pub struct RunArgs {
     /// Linux kernel `Image` (or, with --bare-metal, a raw binary or ELF).
     #[arg(long, value_name = "PATH")]
     kernel: PathBuf,
-    /// Initramfs (a cpio archive, optionally compressed as the kernel supports).
-    #[arg(long, value_name = "PATH")]
-    initrd: Option<PathBuf>,
-    /// Raw disk image for the virtio block device. Never modified: guest writes go to a
-    /// copy-on-write overlay held in memory.
-    #[arg(long, value_name = "PATH")]
-    disk: Option<PathBuf>,
-    /// Kernel command line.
-    #[arg(long, default_value = "console=ttyS0", value_name = "CMDLINE")]
-    append: String,
-    /// Guest RAM, in bytes or with a K/M/G suffix.
-    #[arg(long, default_value = "256M", value_parser = parse_size)]
-    memory: usize,
-    /// Framebuffer size WIDTHxHEIGHT, or `none`.
-    #[arg(long, default_value = "640x480", value_parser = parse_fb)]
-    fb: Fb,
+    #[command(flatten)]
+    machine: MachineArgs,
     /// Stop after this many guest instructions (exit status 3, with where the guest was).
     #[arg(long, value_name = "N")]
     max_instructions: Option<u64>,
-    /// Guest instructions per 100 ns timer tick: the guest's nominal speed (10 = 100 MIPS).
-    #[arg(long, default_value_t = 10, value_name = "N")]
-    instructions_per_tick: u64,
-    /// Boot in M-mode at the start of RAM (ISA tests, firmware) instead of Linux's S-mode entry.
-    #[arg(long)]
-    bare_metal: bool,
     /// Network backend of the virtio-net device: `null` (a device whose frames go nowhere),
     /// `user` (user-mode networking with libslirp, like QEMU's `-nic user`: the guest is 10.0.2.15/24,
     /// the host 10.0.2.2, DNS 10.0.2.3, and it reaches whatever the host reaches), `loopback`
@@ -81,6 +63,58 @@ pub struct RunArgs {
     /// pc, encoding and disassembly. Slow (one instruction per block); for debugging.
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+    #[command(flatten)]
+    vnc: crate::vnc::VncArgs,
+}
+
+/// The machine options every command that boots a guest shares (`vm run`, `record`, `host`,
+/// `workload run`); the kernel is each command's own option, since `record --resume` needs none.
+#[derive(Args, Debug)]
+pub struct MachineArgs {
+    /// Initramfs (a cpio archive, optionally compressed as the kernel supports).
+    #[arg(long, value_name = "PATH")]
+    pub initrd: Option<PathBuf>,
+    /// Raw disk image for the virtio block device. Never modified: guest writes go to a
+    /// copy-on-write overlay held in memory.
+    #[arg(long, value_name = "PATH")]
+    pub disk: Option<PathBuf>,
+    /// Kernel command line.
+    #[arg(long, default_value = "console=ttyS0", value_name = "CMDLINE")]
+    pub append: String,
+    /// Guest RAM, in bytes or with a K/M/G suffix.
+    #[arg(long, default_value = "256M", value_parser = parse_size)]
+    pub memory: usize,
+    /// Framebuffer size WIDTHxHEIGHT, or `none`.
+    #[arg(long, default_value = "640x480", value_parser = parse_fb)]
+    pub fb: Fb,
+    /// Guest instructions per 100 ns timer tick: the guest's nominal speed (10 = 100 MIPS).
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub instructions_per_tick: u64,
+    /// Boot in M-mode at the start of RAM (ISA tests, firmware) instead of Linux's S-mode entry.
+    #[arg(long)]
+    pub bare_metal: bool,
+}
+
+impl MachineArgs {
+    /// The machine configuration: reads the kernel and initramfs (clear errors naming the file),
+    /// takes the disk and device choices from the caller.
+    pub fn config(&self, kernel: &std::path::Path, devices: DevicesConfig) -> Result<MachineConfig> {
+        Ok(MachineConfig {
+            ram_size: self.memory,
+            kernel: read_image("kernel", kernel, IMAGE_LIMIT)?,
+            initrd: self.read_initrd()?,
+            cmdline: self.append.clone(),
+            framebuffer: self.fb.0,
+            instructions_per_tick: self.instructions_per_tick,
+            devices,
+            boot: if self.bare_metal { BootMode::BareMetal } else { BootMode::Linux },
+        })
+    }
+
+    /// The initramfs, read again (a reboot boots from the files as they are now).
+    pub fn read_initrd(&self) -> Result<Option<Vec<u8>>> {
+        Ok(self.initrd.as_deref().map(|p| read_image("initramfs", p, IMAGE_LIMIT)).transpose()?)
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -126,6 +160,9 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("`{s}` is too large"))
 }
 
+/// Kernel and initramfs files larger than this are refused (a wrong path, not a kernel).
+const IMAGE_LIMIT: u64 = 1 << 30;
+
 pub fn main(command: VmCommand) -> Result<ExitCode> {
     match command {
         VmCommand::Run(args) => run(args),
@@ -137,35 +174,16 @@ pub fn main(command: VmCommand) -> Result<ExitCode> {
 const SLICE: u64 = 100_000;
 
 fn run(args: RunArgs) -> Result<ExitCode> {
-    const IMAGE_LIMIT: u64 = 1 << 30;
-    let kernel = read_image("kernel", &args.kernel, IMAGE_LIMIT)?;
-    let initrd = args
-        .initrd
-        .as_deref()
-        .map(|p| read_image("initramfs", p, IMAGE_LIMIT))
-        .transpose()?;
-    let disk = match &args.disk {
+    let disk = match &args.machine.disk {
         Some(path) => Some(Box::new(doppel_host::disk::FileDisk::open(path)?) as _),
         None => None,
     };
-    let config = MachineConfig {
-        ram_size: args.memory,
-        kernel,
-        initrd,
-        cmdline: args.append.clone(),
-        framebuffer: args.fb.0,
-        instructions_per_tick: args.instructions_per_tick,
-        devices: DevicesConfig {
-            disk,
-            net: args.net != NetMode::None,
-            ..DevicesConfig::default()
-        },
-        boot: if args.bare_metal {
-            BootMode::BareMetal
-        } else {
-            BootMode::Linux
-        },
+    let devices = DevicesConfig {
+        disk,
+        net: args.net != NetMode::None,
+        ..DevicesConfig::default()
     };
+    let config = args.machine.config(&args.kernel, devices)?;
     let mut machine = Machine::new(config).context("cannot build the machine")?;
 
     let (mut env, input) = LiveEnvironment::new(Box::new(StdoutSink::default()));
@@ -178,6 +196,15 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     {
         env.set_network(backend);
     }
+    let mut vnc = if args.vnc.enabled() {
+        if args.machine.fb.0.is_none() {
+            bail!("--vnc and --ws need a framebuffer (not --fb none)");
+        }
+        Some(crate::vnc::start(&args.vnc, "doppel", input.clone())?)
+    } else {
+        None
+    };
+    let mut env = crate::vnc::DisplayEnv { inner: env, due: None };
     let raw = RawMode::enable();
     terminal::spawn_stdin_reader(input).context("cannot read the terminal")?;
 
@@ -205,6 +232,10 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             write_trace(out, &machine.take_trace())
                 .with_context(|| format!("cannot write the trace file {}", path.display()))?;
         }
+        if let Some(v) = &mut vnc {
+            v.publisher.tick(&mut machine, Instant::now());
+            env.due = Some(v.publisher.due());
+        }
         match exit {
             Exit::Limit if before_reset + machine.icount() >= limit => break None,
             Exit::Limit => continue,
@@ -212,11 +243,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
                 before_reset += machine.icount();
                 eprintln!("\r\ndoppel: the guest asked for a reboot; restarting the machine\r");
                 let kernel = read_image("kernel", &args.kernel, IMAGE_LIMIT)?;
-                let initrd = args
-                    .initrd
-                    .as_deref()
-                    .map(|p| read_image("initramfs", p, IMAGE_LIMIT))
-                    .transpose()?;
+                let initrd = args.machine.read_initrd()?;
                 machine
                     .reset(&kernel, initrd.as_deref())
                     .context("cannot restart the machine")?;
@@ -239,7 +266,10 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             machine.now() as f64 / doppel_machine::TIMEBASE_HZ as f64,
             peak_rss().unwrap_or_else(|| "unknown".into()),
         );
-        if let Some(s) = env.network_stats() {
+        if let Some(v) = &vnc {
+            eprintln!("{}", crate::vnc::stats_line(v, elapsed));
+        }
+        if let Some(s) = env.inner.network_stats() {
             eprintln!(
                 "doppel: network ({}): guest sent {} frames ({} bytes), received {} frames ({} bytes)",
                 args.net.name(),

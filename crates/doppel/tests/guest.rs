@@ -219,6 +219,15 @@ fn doppel(args: &[&str]) -> (i32, String) {
     (out.status.code().unwrap_or(-1), text)
 }
 
+/// `doppel vm run` with the test guest's kernel and initramfs, and `extra` options.
+fn vm_run_guest(extra: &[&str]) -> (i32, String) {
+    let kernel = guest_file("Image");
+    let initrd = guest_file("initramfs.cpio");
+    let mut args = vec!["vm", "run", "--kernel", kernel.to_str().unwrap(), "--initrd", initrd.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    doppel(&args)
+}
+
 #[test]
 fn vm_run_names_a_missing_or_corrupt_image() {
     let (code, text) = doppel(&["vm", "run", "--kernel", "/nonexistent/Image"]);
@@ -252,15 +261,7 @@ fn vm_run_names_a_missing_or_corrupt_image() {
 
 #[test]
 fn vm_run_stops_at_max_instructions_and_says_where() {
-    let kernel = guest_file("Image");
-    let initrd = guest_file("initramfs.cpio");
-    let (code, text) = doppel(&[
-        "vm",
-        "run",
-        "--kernel",
-        kernel.to_str().unwrap(),
-        "--initrd",
-        initrd.to_str().unwrap(),
+    let (code, text) = vm_run_guest(&[
         "--max-instructions",
         "5000000",
     ]);
@@ -273,15 +274,7 @@ fn vm_run_stops_at_max_instructions_and_says_where() {
 
 #[test]
 fn vm_run_boots_the_guest_and_exits_with_its_power_off() {
-    let kernel = guest_file("Image");
-    let initrd = guest_file("initramfs.cpio");
-    let (code, text) = doppel(&[
-        "vm",
-        "run",
-        "--kernel",
-        kernel.to_str().unwrap(),
-        "--initrd",
-        initrd.to_str().unwrap(),
+    let (code, text) = vm_run_guest(&[
         "--append",
         "console=ttyS0 doppel.run=poweroff",
     ]);
@@ -293,15 +286,7 @@ fn vm_run_boots_the_guest_and_exits_with_its_power_off() {
 fn vm_run_restarts_the_machine_when_the_guest_reboots() {
     // An init that cannot start makes the kernel panic; with panic=-1 it reboots at once
     // (SBI system reset), and `vm run` boots it again, until --max-instructions.
-    let kernel = guest_file("Image");
-    let initrd = guest_file("initramfs.cpio");
-    let (code, text) = doppel(&[
-        "vm",
-        "run",
-        "--kernel",
-        kernel.to_str().unwrap(),
-        "--initrd",
-        initrd.to_str().unwrap(),
+    let (code, text) = vm_run_guest(&[
         "--append",
         "console=ttyS0 rdinit=/nonexistent init=/nonexistent panic=-1",
         "--max-instructions",

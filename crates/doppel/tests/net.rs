@@ -1,37 +1,16 @@
 //! `doppel vm run --net user --hostfwd`: the real guest (guest/build.sh) serves a file with
 //! busybox httpd and the test fetches it on the host through the forward. The download, inet and
-//! onet checks run in-process in `crates/host/tests/guest_net.rs`. The guest is found like in
-//! `guest.rs`: `$DOPPEL_GUEST_DIR`, else `$DOPPEL_CACHE/guest/current`, else
-//! `~/.cache/doppel/guest/current`.
+//! onet checks run in-process in `crates/host/tests/guest_net.rs`. The guest is found by
+//! `doppel_testkit::guest_dir`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-fn guest_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("DOPPEL_GUEST_DIR") {
-        return PathBuf::from(dir);
-    }
-    let cache = std::env::var_os("DOPPEL_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/doppel")))
-        .expect("DOPPEL_CACHE or HOME is set");
-    cache.join("guest/current")
-}
-
-fn guest_file(name: &str) -> PathBuf {
-    let path = guest_dir().join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: build the guest with `bash guest/build.sh`",
-        path.display()
-    );
-    path
-}
+use doppel_testkit::guest_file;
 
 /// Wall-clock limit of the run on a loaded two-core host.
 const WALL_LIMIT: Duration = Duration::from_secs(600);

@@ -27,6 +27,9 @@ enum Message {
     Input(InputEvent),
     /// Stop the machine at the next poll (the user asked to quit, a peer went away).
     Stop(String),
+    /// End an idle wait early (no input): the machine returns from `run` sooner, so its thread
+    /// can serve something else (a streaming client's snapshot request).
+    Wake,
 }
 
 /// A handle producer threads use to feed the live environment. Cheap to clone.
@@ -42,6 +45,13 @@ impl InputSender {
     /// Ask the machine to stop at its next poll, with a reason for the log.
     pub fn stop(&self, reason: impl Into<String>) {
         let _ = self.0.send(Message::Stop(reason.into()));
+    }
+
+    /// If the guest is idling, end the wait now: the idle call returns the guest time that has
+    /// passed, as if the timer had fired early (no input is delivered; the guest idles again if
+    /// it has nothing to do). For a thread that must act between slices while the guest sleeps.
+    pub fn wake(&self) {
+        let _ = self.0.send(Message::Wake);
     }
 }
 
@@ -100,6 +110,7 @@ impl LiveEnvironment {
         match message {
             Message::Input(event) => Ok(Some(event)),
             Message::Stop(reason) => Err(EnvError::msg(reason)),
+            Message::Wake => Ok(None),
         }
     }
 }
@@ -152,6 +163,7 @@ impl Environment for LiveEnvironment {
             None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
         match received {
+            Ok(Message::Wake) => {}
             Ok(message) => self.pending.push_back(message),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) if wake.is_some() => {}
@@ -227,6 +239,32 @@ mod tests {
             waited < Duration::from_millis(500),
             "slept far too long: {waited:?}"
         );
+    }
+
+    #[test]
+    fn wake_ends_an_idle_wait_early_without_input() {
+        let (mut env, tx) = LiveEnvironment::new(Box::new(Collect::default()));
+        let ten_s = 10 * TIMEBASE_HZ;
+        let waker = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            tx.wake();
+            tx
+        });
+        let started = Instant::now();
+        let warp = env
+            .idle(IdleState {
+                icount: 0,
+                now: 0,
+                deadline: Some(ten_s),
+            })
+            .unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the wake did not end the wait"
+        );
+        assert!(warp < ten_s, "{warp}");
+        assert_eq!(env.poll(0).unwrap(), None, "a wake is not an input");
+        drop(waker.join().unwrap());
     }
 
     #[test]

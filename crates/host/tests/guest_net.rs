@@ -7,17 +7,16 @@
 //! * `inet` receives and `onet` sends in 4-byte chunks, and every byte arrives.
 //!
 //! (`crates/doppel/tests/net.rs` checks the same forward through `doppel vm run --hostfwd`.)
-//! The guest is found like in `crates/doppel/tests/guest.rs`: `$DOPPEL_GUEST_DIR`, else `$DOPPEL_CACHE/guest/current`,
-//! else `~/.cache/doppel/guest/current`. These tests run in real time (the network is real).
+//! The guest is found by `doppel_testkit::guest_dir`. These tests run in real time (the network is real).
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use doppel_testkit::guest_file;
 use doppel_host::live::{LiveEnvironment, OutputSink};
 use doppel_host::net::{self, HostFwd, NetMode, UserNetConfig};
 use doppel_machine::machine::{Exit, Machine, MachineConfig};
@@ -25,27 +24,6 @@ use doppel_machine::InputEvent;
 use doppel_replay::wire::{self, Record};
 use doppel_replay::{fingerprint, RecordOptions, Recorder, ReplayStop, Replayer};
 use sha2::{Digest, Sha256};
-
-fn guest_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("DOPPEL_GUEST_DIR") {
-        return PathBuf::from(dir);
-    }
-    let cache = std::env::var_os("DOPPEL_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/doppel")))
-        .expect("DOPPEL_CACHE or HOME is set");
-    cache.join("guest/current")
-}
-
-fn guest_file(name: &str) -> PathBuf {
-    let path = guest_dir().join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: build the guest with `bash guest/build.sh`",
-        path.display()
-    );
-    path
-}
 
 #[derive(Clone, Default)]
 struct Console(Arc<Mutex<Vec<u8>>>);

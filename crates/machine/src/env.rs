@@ -112,6 +112,15 @@ pub trait Environment {
     /// 0 is allowed (the machine polls and, if still idle, asks again).
     fn idle(&mut self, state: IdleState) -> Result<Ticks, EnvError>;
 
+    /// Asked after each [`Environment::idle`]: whether [`crate::Machine::run`] should return now
+    /// (with [`crate::Exit::Limit`], before `until`) so the host can do other work on the
+    /// machine's thread, such as publishing the display, while an idle guest runs few
+    /// instructions. The machine resumes exactly as if it had not returned, so this never changes
+    /// a run. Default: never.
+    fn yield_after_idle(&mut self) -> bool {
+        false
+    }
+
     /// Fill `buf` with entropy for the guest. A replayer that cannot must fill something and report
     /// the divergence from its next `poll`.
     fn entropy(&mut self, icount: InstructionCount, buf: &mut [u8]);

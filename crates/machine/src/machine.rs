@@ -116,7 +116,8 @@ pub struct MachineState {
 /// Why [`Machine::run`] returned.
 #[derive(Debug)]
 pub enum Exit {
-    /// Reached `until`.
+    /// Reached `until`, or the environment asked to yield after an idle period
+    /// ([`Environment::yield_after_idle`]).
     Limit,
     /// The guest powered off with this code (0 = success).
     PowerOff(u32),
@@ -385,6 +386,9 @@ impl Machine {
                 if let Err(e) = self.idle(env) {
                     return Exit::Environment(e);
                 }
+                if env.yield_after_idle() {
+                    return Exit::Limit;
+                }
             }
         }
     }
@@ -486,6 +490,20 @@ impl Machine {
     pub fn take_dirty(&mut self) -> Vec<u64> {
         self.cpu.flush_write_entries();
         self.bus.ram.take_dirty()
+    }
+
+    /// The display's own view of framebuffer damage: pages of the framebuffer written since the
+    /// last call (bitmap relative to its first page, see [`GuestRam::take_dirty_range`]), without
+    /// taking the bits from [`Machine::take_dirty`]'s consumer (snapshots, migration). Empty
+    /// without a framebuffer. Changes no guest-visible state.
+    pub fn take_framebuffer_dirty(&mut self) -> Vec<u64> {
+        let Some(fb) = self.fb else { return Vec::new() };
+        let (Some(off), Ok(size)) = (fb.addr.checked_sub(self.bus.ram.base()), usize::try_from(fb.size)) else {
+            return Vec::new();
+        };
+        let Ok(off) = usize::try_from(off) else { return Vec::new() };
+        self.cpu.flush_write_entries();
+        self.bus.ram.take_dirty_range(off / PAGE_SIZE, size.div_ceil(PAGE_SIZE))
     }
 
     /// The framebuffer, if configured.

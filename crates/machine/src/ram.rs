@@ -58,6 +58,11 @@ pub struct GuestRam {
     len: usize,
     _owner: Owner,
     dirty: Vec<u64>,
+    /// Dirty bits the range consumer ([`GuestRam::take_dirty_range`]) cleared but
+    /// [`GuestRam::take_dirty`] still owes its own caller.
+    retained: Vec<u64>,
+    /// Dirty bits [`GuestRam::take_dirty`] cleared but the range consumer has not seen yet.
+    retained_range: Vec<u64>,
     code: Vec<u64>,
     invalidated: Vec<usize>,
 }
@@ -116,6 +121,8 @@ impl GuestRam {
             len,
             _owner: owner,
             dirty: vec![0; pages.div_ceil(64)],
+            retained: vec![0; pages.div_ceil(64)],
+            retained_range: vec![0; pages.div_ceil(64)],
             code: vec![0; pages.div_ceil(64)],
             invalidated: Vec::new(),
         }
@@ -228,7 +235,7 @@ impl GuestRam {
 
     /// Whether page number `page` (counted from the start of RAM) is dirty.
     pub fn is_dirty(&self, page: usize) -> bool {
-        self.dirty[page / 64] & (1 << (page % 64)) != 0
+        (self.dirty[page / 64] | self.retained[page / 64]) & (1 << (page % 64)) != 0
     }
 
     /// Pages dirtied since the last call, as a bitmap (bit `p % 64` of word `p / 64` for page `p`);
@@ -236,12 +243,42 @@ impl GuestRam {
     /// told, so that the next write to each page marks it again: use [`crate::Machine::take_dirty`].
     pub fn take_dirty(&mut self) -> Vec<u64> {
         let fresh = vec![0; self.dirty.len()];
-        std::mem::replace(&mut self.dirty, fresh)
+        let mut taken = std::mem::replace(&mut self.dirty, fresh);
+        for ((t, r), rr) in taken.iter_mut().zip(self.retained.iter_mut()).zip(self.retained_range.iter_mut()) {
+            *rr |= *t;
+            *t |= std::mem::take(r);
+        }
+        taken
+    }
+
+    /// A second consumer's view (the display's): the dirty bits of pages `first .. first + count`
+    /// since this range was last taken, as a bitmap relative to `first`. The bits are cleared
+    /// (so the TLB must drop its write entries, see [`crate::Machine::take_framebuffer_dirty`])
+    /// but kept for [`GuestRam::take_dirty`], which still reports them. The range is clipped to
+    /// RAM.
+    pub fn take_dirty_range(&mut self, first: usize, count: usize) -> Vec<u64> {
+        let end = first.saturating_add(count).min(self.pages());
+        let mut out = vec![0u64; count.div_ceil(64)];
+        for page in first..end {
+            let (word, bit) = (page / 64, 1u64 << (page % 64));
+            let fresh = self.dirty[word] & bit != 0;
+            let owed = self.retained_range[word] & bit != 0;
+            if fresh {
+                self.dirty[word] &= !bit;
+                self.retained[word] |= bit;
+            }
+            self.retained_range[word] &= !bit;
+            if fresh || owed {
+                let i = page - first;
+                out[i / 64] |= 1 << (i % 64);
+            }
+        }
+        out
     }
 
     /// Number of dirty pages.
     pub fn dirty_count(&self) -> usize {
-        self.dirty.iter().map(|w| w.count_ones() as usize).sum()
+        self.dirty.iter().zip(&self.retained).map(|(d, r)| (d | r).count_ones() as usize).sum()
     }
 }
 
@@ -258,6 +295,28 @@ mod tests {
         let taken = ram.take_dirty();
         assert_eq!(taken[0], 0b11);
         assert_eq!(ram.dirty_count(), 0);
+    }
+
+    #[test]
+    fn a_range_consumer_does_not_steal_bits_from_take_dirty() {
+        let mut ram = GuestRam::new(0x8000_0000, 200 * PAGE_SIZE);
+        let page = |p: usize| 0x8000_0000 + (p * PAGE_SIZE) as u64;
+        ram.write(page(3), &[1]).unwrap();
+        ram.write(page(100), &[1]).unwrap();
+        ram.write(page(130), &[1]).unwrap();
+        // The display watches pages 99..=198.
+        let view = ram.take_dirty_range(99, 100);
+        assert_eq!(view, vec![(1 << 1) | (1 << 31), 0], "pages 100 and 130, relative to 99");
+        assert!(ram.take_dirty_range(99, 100).iter().all(|&w| w == 0), "taken once");
+        assert!(ram.is_dirty(100) && ram.dirty_count() == 3);
+        ram.write(page(100), &[2]).unwrap();
+        let all = ram.take_dirty();
+        assert_eq!((all[0], all[1], all[2]), (1 << 3, 1 << (100 - 64), 1 << (130 - 128)));
+        assert_eq!(ram.dirty_count(), 0);
+        // The display still sees the write that happened after its last look.
+        assert_eq!(ram.take_dirty_range(99, 100)[0], 1 << 1);
+        // Ranges past the end are clipped.
+        assert!(ram.take_dirty_range(190, 64).iter().all(|&w| w == 0));
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub const VERSION: u16 = 1;
 pub const MAX_STATE: u64 = 64 << 20;
 /// Largest meta section.
 pub const MAX_META: u64 = 64 << 10;
+/// Largest guest RAM a snapshot file may describe.
+pub const MAX_RAM: u64 = 64 << 30;
 
 const PAGE: u64 = PAGE_SIZE as u64;
 
@@ -288,8 +290,15 @@ impl Snapshot {
         Ok(out.count)
     }
 
-    /// Read and check a snapshot file (see the module docs for every check).
-    pub fn read_from<R: Read>(mut input: R) -> Result<Snapshot, SnapshotError> {
+    /// Read and check a snapshot file (see the module docs for every check), for a machine of
+    /// up to [`MAX_RAM`] bytes of RAM.
+    pub fn read_from<R: Read>(input: R) -> Result<Snapshot, SnapshotError> {
+        Snapshot::read_from_limited(input, MAX_RAM)
+    }
+
+    /// [`Snapshot::read_from`], refusing a machine with more than `max_ram` bytes of RAM before
+    /// allocating it (a reader that knows what it can afford; the fuzz target).
+    pub fn read_from_limited<R: Read>(mut input: R, max_ram: u64) -> Result<Snapshot, SnapshotError> {
         let mut header = [0u8; 16];
         read_exact(&mut input, &mut header, "header")?;
         if header[..8] != MAGIC {
@@ -307,8 +316,14 @@ impl Snapshot {
             .map_err(|e| SnapshotError::Malformed { section: "meta", reason: e.to_string() })?;
         let ram_size = usize::try_from(meta.machine.ram_size)
             .ok()
-            .filter(|s| *s > 0 && s.is_multiple_of(PAGE_SIZE) && *s <= 64 << 30)
-            .ok_or_else(|| SnapshotError::Invalid(format!("RAM size {} is not a multiple of 4096 up to 64 GiB", meta.machine.ram_size)))?;
+            .filter(|s| *s > 0 && s.is_multiple_of(PAGE_SIZE) && *s as u64 <= max_ram.min(MAX_RAM))
+            .ok_or_else(|| {
+                SnapshotError::Invalid(format!(
+                    "RAM size {} is not a multiple of 4096 up to {} bytes",
+                    meta.machine.ram_size,
+                    max_ram.min(MAX_RAM)
+                ))
+            })?;
         let state_bytes = read_section(&mut input, 2, "state", MAX_STATE)?;
         let mut state: MachineState = persist::decode(&state_bytes)
             .map_err(|e| SnapshotError::Malformed { section: "state", reason: e.to_string() })?;
@@ -537,7 +552,16 @@ impl AsyncSnapshot {
     /// The final copy, with the machine stopped: the pages still dirty, and the hart and device
     /// state. Returns the snapshot, equal to [`Snapshot::take`] at this instruction count, and the
     /// number of pages the final copy took.
-    pub fn finish(mut self, machine: &mut Machine) -> (Snapshot, usize) {
+    pub fn finish(self, machine: &mut Machine) -> (Snapshot, usize) {
+        let (frozen, pages) = self.freeze(machine);
+        (frozen.seal(), pages)
+    }
+
+    /// The part of [`AsyncSnapshot::finish`] that needs the machine stopped: the final copy of the
+    /// dirty pages and of the hart and device state. The machine may run on at once;
+    /// [`Frozen::seal`] (hashing the copy for the snapshot's state hash, the slow part) can run
+    /// later or on another thread.
+    pub fn freeze(mut self, machine: &mut Machine) -> (Frozen, usize) {
         // Pages left in an unfinished round must be copied too.
         let mut pages = std::mem::take(&mut self.todo);
         pages.extend(set_pages(&machine.take_dirty()));
@@ -547,7 +571,22 @@ impl AsyncSnapshot {
             self.image[at..at + PAGE_SIZE].copy_from_slice(&ram[at..at + PAGE_SIZE]);
         }
         let state = machine.save_state();
-        (Snapshot::from_parts(&self.info, state, self.image), pages.len())
+        (Frozen { info: self.info, state, image: self.image }, pages.len())
+    }
+}
+
+/// A finished copy of a machine's state, not yet hashed ([`AsyncSnapshot::freeze`]).
+#[derive(Debug)]
+pub struct Frozen {
+    info: MachineInfo,
+    state: MachineState,
+    image: Vec<u8>,
+}
+
+impl Frozen {
+    /// Hash the copy and make the snapshot (equal to [`Snapshot::take`] at the frozen instruction).
+    pub fn seal(self) -> Snapshot {
+        Snapshot::from_parts(&self.info, self.state, self.image)
     }
 }
 
@@ -612,6 +651,38 @@ mod tests {
         let ram_at = state_at + 13 + state_len;
         huge[ram_at + 1..ram_at + 9].copy_from_slice(&u64::MAX.to_le_bytes());
         assert!(matches!(Snapshot::read_from(huge.as_slice()), Err(SnapshotError::TooLarge { section: "ram", .. })));
+    }
+
+    #[test]
+    fn a_reader_with_a_ram_limit_refuses_a_bigger_machine_before_allocating() {
+        let (mut m, info) = bare(1 << 20);
+        m.run(&mut doppel_machine::NullEnvironment::default(), 1000);
+        let mut file = Vec::new();
+        Snapshot::take(&m, &info).write_to(&mut file).unwrap();
+        assert!(Snapshot::read_from_limited(file.as_slice(), 1 << 20).is_ok());
+        let e = Snapshot::read_from_limited(file.as_slice(), 512 << 10).unwrap_err();
+        assert!(matches!(&e, SnapshotError::Invalid(m) if m.contains("1048576")), "{e}");
+    }
+
+    /// The fuzz target's seed corpus holds a valid snapshot file of this version (regenerate it
+    /// with `DOPPEL_REGEN_SEEDS=1 cargo test -p doppel-replay --lib seed` after a format change).
+    #[test]
+    fn the_fuzz_seed_snapshot_is_a_valid_file_of_this_version() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/snapshot_parse");
+        if std::env::var_os("DOPPEL_REGEN_SEEDS").is_some() {
+            let (mut m, info) = bare(64 << 10);
+            m.run(&mut doppel_machine::NullEnvironment::default(), 1000);
+            let mut file = Vec::new();
+            Snapshot::take(&m, &info).write_to(&mut file).unwrap();
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("bare"), &file).unwrap();
+            std::fs::write(dir.join("truncated"), &file[..file.len() / 2]).unwrap();
+            std::fs::write(dir.join("header-only"), &file[..16]).unwrap();
+        }
+        let file = std::fs::read(dir.join("bare")).unwrap();
+        let snap = Snapshot::read_from(file.as_slice()).unwrap();
+        assert_eq!(snap.restore(None).unwrap().state_hash(), snap.state_hash());
+        assert!(Snapshot::read_from(std::fs::read(dir.join("truncated")).unwrap().as_slice()).is_err());
     }
 
     #[test]

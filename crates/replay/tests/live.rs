@@ -3,30 +3,10 @@
 //! Real Linux guest (see `tests/guest.rs` for where it comes from): `evread` waits for input
 //! (idle warps), draws boot entropy and gets keys, a UART line and a click.
 
-use std::collections::VecDeque;
-use std::path::PathBuf;
-
-use doppel_machine::{
-    EnvError, Environment, Exit, IdleState, InputEvent, InstructionCount, Machine, MachineConfig,
-    NullEnvironment, Output, Ticks,
-};
+use doppel_machine::{Exit, InputEvent, InstructionCount, Machine, MachineConfig, NullEnvironment};
 use doppel_replay::wire::WireError;
 use doppel_replay::{fingerprint, LiveReplayer, LiveStop, RecordOptions, Recorder};
-
-fn guest_file(name: &str) -> PathBuf {
-    let dir = if let Some(dir) = std::env::var_os("DOPPEL_GUEST_DIR") {
-        PathBuf::from(dir)
-    } else {
-        std::env::var_os("DOPPEL_CACHE")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/doppel")))
-            .expect("DOPPEL_CACHE or HOME is set")
-            .join("guest/current")
-    };
-    let path = dir.join(name);
-    assert!(path.is_file(), "{} is missing: build the guest with `bash guest/build.sh`", path.display());
-    path
-}
+use doppel_testkit::{guest_file, Scripted};
 
 fn config() -> MachineConfig {
     MachineConfig {
@@ -35,27 +15,6 @@ fn config() -> MachineConfig {
         cmdline: "console=ttyS0 panic=-1 doppel.run=evread doppel.args=6".to_string(),
         ram_size: 128 << 20,
         ..MachineConfig::default()
-    }
-}
-
-#[derive(Default)]
-struct Scripted {
-    inner: NullEnvironment,
-    queue: VecDeque<InputEvent>,
-}
-
-impl Environment for Scripted {
-    fn poll(&mut self, _icount: InstructionCount) -> Result<Option<InputEvent>, EnvError> {
-        Ok(self.queue.pop_front())
-    }
-    fn idle(&mut self, state: IdleState) -> Result<Ticks, EnvError> {
-        self.inner.idle(state)
-    }
-    fn entropy(&mut self, icount: InstructionCount, buf: &mut [u8]) {
-        self.inner.entropy(icount, buf);
-    }
-    fn output(&mut self, icount: InstructionCount, output: Output<'_>) {
-        self.inner.output(icount, output);
     }
 }
 

@@ -8,6 +8,10 @@
 //!  new ──▶ Version ──(client "RFB 003.xxx\n")──▶ Security ─┬─(None)──────────────▶ ClientInit
 //!   (server sends "RFB 003.008\n")                         └─(VNC auth)▶ AuthResponse ─▶ ClientInit
 //!  ClientInit ──(shared flag; server sends ServerInit)──▶ Normal ──(any error)──▶ Closed
+//!
+//!  Security ─(VeNCrypt)▶ VeNCryptVersion ─▶ VeNCryptSubtype ─▶ StartTls ─(adapter: TLS up)─┐
+//!      ┌──────────────────────────────────────────────────────────────────────────────────┘
+//!      └─▶ X509None: ClientInit · X509Vnc: AuthResponse · X509Plain: PlainAuth ─▶ ClientInit
 //! ```
 //!
 //! * **Version.** The server announces 3.8. The client answers with the version it will speak;
@@ -17,8 +21,18 @@
 //!   one; a type not offered closes the connection (3.8 first sends a reason). 3.3: the server
 //!   decides and sends the type as a u32. If VNC authentication is configured only it is offered,
 //!   otherwise only None.
-//! * **SecurityResult** (u32 0 = OK, 1 = failed) follows VNC authentication in every version and
-//!   None only in 3.8. On failure 3.8 adds a reason string; 3.3 and 3.7 just close.
+//! * **SecurityResult** (u32 0 = OK, 1 = failed) follows VNC authentication and VeNCrypt in every
+//!   version and None only in 3.8. On failure 3.8 adds a reason string; 3.3 and 3.7 just close.
+//! * **VeNCrypt** (type 19, 3.7 and 3.8 only; a 3.3 client is refused since 3.3 has no way to
+//!   offer it): the server sends its VeNCrypt version 0.2, the client answers with 0.2 (anything
+//!   else gets status 0xFF and the connection closes), the server sends status 0 and its subtypes
+//!   (X509None without a password; X509Vnc and X509Plain with one), the client picks one (u32)
+//!   and the server accepts it with a 1 byte. Then the engine stops in *StartTls*: the adapter
+//!   sends the pending output, runs the TLS handshake on the socket (the engine never sees TLS
+//!   records) and calls [`Engine::tls_established`]; everything after runs inside TLS. A client
+//!   that sends bytes before the TLS handshake is refused ([`Engine::tls_pending`]). X509Plain:
+//!   u32 username length, u32 password length, both strings; the username is not checked, the
+//!   whole password is (not only 8 bytes as in VNC authentication).
 //! * **ClientInit/ServerInit**, then **Normal**: client messages in any order. Unknown message
 //!   types cannot be skipped (their length is unknown), so they close the connection with the
 //!   reason logged; so does any malformed message.
@@ -44,6 +58,9 @@ pub enum Security {
     None,
     /// VNC authentication; only the first 8 bytes of the password count.
     VncAuth { password: Vec<u8> },
+    /// VeNCrypt over TLS with an X.509 certificate: X509None without a password; X509Vnc and
+    /// X509Plain with one. The TLS session itself is the adapter's.
+    Tls { password: Option<Vec<u8>> },
 }
 
 impl std::fmt::Debug for Security {
@@ -51,6 +68,8 @@ impl std::fmt::Debug for Security {
         match self {
             Security::None => f.write_str("None"),
             Security::VncAuth { .. } => f.write_str("VncAuth { password: <hidden> }"),
+            Security::Tls { password: None } => f.write_str("Tls { password: None }"),
+            Security::Tls { password: Some(_) } => f.write_str("Tls { password: <hidden> }"),
         }
     }
 }
@@ -98,6 +117,16 @@ pub enum EngineError {
     SecurityNotOffered { chosen: u8 },
     #[error("VNC authentication failed")]
     AuthFailed,
+    #[error("client speaks VeNCrypt {major}.{minor}; only 0.2 is supported")]
+    VeNCryptVersion { major: u8, minor: u8 },
+    #[error("client chose VeNCrypt subtype {chosen}, which was not offered")]
+    SubtypeNotOffered { chosen: u32 },
+    #[error("client sent {len} bytes before the TLS handshake")]
+    EarlyData { len: usize },
+    #[error("TLS is required, and protocol 3.3 cannot negotiate it")]
+    TlsNeeds37,
+    #[error("credentials of {len} bytes are too long (at most {max})")]
+    CredentialsTooLong { len: u64, max: usize },
     #[error("client asked for pixel format it cannot have")]
     BadPixelFormat {
         #[source]
@@ -112,6 +141,10 @@ enum State {
     Version,
     Security,
     AuthResponse,
+    VeNCryptVersion,
+    VeNCryptSubtype,
+    StartTls,
+    PlainAuth,
     ClientInit,
     Normal,
     Closed,
@@ -158,6 +191,8 @@ pub struct Engine {
     settings: ClientSettings,
     fence_announced: bool,
     cu_announced: bool,
+    /// The VeNCrypt subtype the client chose.
+    subtype: u32,
 }
 
 const SERVER_VERSION: ProtocolVersion = ProtocolVersion::V3_8;
@@ -181,7 +216,40 @@ impl Engine {
             settings: ClientSettings::new(),
             fence_announced: false,
             cu_announced: false,
+            subtype: 0,
         }
+    }
+
+    /// Whether the adapter must now start TLS on the connection (after sending
+    /// [`Engine::take_output`]) and then call [`Engine::tls_established`].
+    pub fn tls_pending(&self) -> bool {
+        self.state == State::StartTls
+    }
+
+    /// The TLS session is up: continue with the chosen VeNCrypt subtype. Bytes the client sent
+    /// before the handshake (which VeNCrypt forbids) make this fail.
+    pub fn tls_established(&mut self) -> Result<(), EngineError> {
+        if self.state != State::StartTls {
+            return Err(EngineError::Closed);
+        }
+        if !self.inbuf.is_empty() {
+            let len = self.inbuf.len();
+            self.state = State::Closed;
+            self.inbuf.clear();
+            return Err(EngineError::EarlyData { len });
+        }
+        match self.subtype {
+            vencrypt::X509_VNC => {
+                self.out.extend_from_slice(&self.challenge);
+                self.state = State::AuthResponse;
+            }
+            vencrypt::X509_PLAIN => self.state = State::PlainAuth,
+            _ => {
+                self.out.extend_from_slice(&0u32.to_be_bytes());
+                self.state = State::ClientInit;
+            }
+        }
+        Ok(())
     }
 
     /// The version in use (3.8 until the client has answered).
@@ -269,6 +337,12 @@ impl Engine {
                 };
                 self.version = v;
                 let ty = self.security_type();
+                if v == ProtocolVersion::V3_3 && ty == vencrypt::SECURITY_TYPE {
+                    // 3.3: type 0 (failure) and a reason.
+                    self.out.extend_from_slice(&0u32.to_be_bytes());
+                    reason(&mut self.out, "this server requires TLS (VeNCrypt), which needs RFB 3.7 or later");
+                    return Err(EngineError::TlsNeeds37);
+                }
                 if v == ProtocolVersion::V3_3 {
                     self.out.extend_from_slice(&u32::from(ty.0).to_be_bytes());
                     self.after_security_choice(ty);
@@ -295,7 +369,8 @@ impl Engine {
                 if buf.len() < 16 {
                     return Ok(None);
                 }
-                let Security::VncAuth { password } = &self.config.security else {
+                let (Security::VncAuth { password } | Security::Tls { password: Some(password) }) = &self.config.security
+                else {
                     return Err(EngineError::Closed);
                 };
                 let want = auth::vnc_auth_response(password, &self.challenge);
@@ -309,6 +384,62 @@ impl Engine {
                 self.out.extend_from_slice(&0u32.to_be_bytes());
                 self.state = State::ClientInit;
                 Ok(Some(16))
+            }
+            State::VeNCryptVersion => {
+                let [major, minor, ..] = *buf else { return Ok(None) };
+                if (major, minor) != (0, 2) {
+                    self.out.push(0xff);
+                    return Err(EngineError::VeNCryptVersion { major, minor });
+                }
+                self.out.push(0);
+                let subtypes = self.subtypes();
+                self.out.push(u8::try_from(subtypes.len()).unwrap_or(0));
+                for t in subtypes {
+                    self.out.extend_from_slice(&t.to_be_bytes());
+                }
+                self.state = State::VeNCryptSubtype;
+                Ok(Some(2))
+            }
+            State::VeNCryptSubtype => {
+                let [a, b, c, d, ..] = *buf else { return Ok(None) };
+                let chosen = u32::from_be_bytes([a, b, c, d]);
+                if !self.subtypes().contains(&chosen) {
+                    self.out.push(0);
+                    return Err(EngineError::SubtypeNotOffered { chosen });
+                }
+                self.out.push(1);
+                self.subtype = chosen;
+                self.state = State::StartTls;
+                Ok(Some(4))
+            }
+            // Waits for the adapter; bytes stay buffered (tls_established refuses them).
+            State::StartTls => Ok(None),
+            State::PlainAuth => {
+                let [a, b, c, d, e, f, g, h, ..] = *buf else { return Ok(None) };
+                let ulen = u32::from_be_bytes([a, b, c, d]);
+                let plen = u32::from_be_bytes([e, f, g, h]);
+                let total = u64::from(ulen) + u64::from(plen);
+                if total > vencrypt::MAX_CREDENTIALS as u64 {
+                    return Err(EngineError::CredentialsTooLong { len: total, max: vencrypt::MAX_CREDENTIALS });
+                }
+                let (ulen, plen) = (ulen as usize, plen as usize);
+                if buf.len() < 8 + ulen + plen {
+                    return Ok(None);
+                }
+                let given = &buf[8 + ulen..8 + ulen + plen];
+                let Security::Tls { password: Some(password) } = &self.config.security else {
+                    return Err(EngineError::Closed);
+                };
+                if !(given.len() == password.len() && auth::constant_time_eq(given, password)) {
+                    self.out.extend_from_slice(&1u32.to_be_bytes());
+                    if self.version == ProtocolVersion::V3_8 {
+                        reason(&mut self.out, "authentication failed");
+                    }
+                    return Err(EngineError::AuthFailed);
+                }
+                self.out.extend_from_slice(&0u32.to_be_bytes());
+                self.state = State::ClientInit;
+                Ok(Some(8 + ulen + plen))
             }
             State::ClientInit => {
                 let Some(&shared) = buf.first() else { return Ok(None) };
@@ -338,6 +469,14 @@ impl Engine {
         match self.config.security {
             Security::None => SecurityType::NONE,
             Security::VncAuth { .. } => SecurityType::VNC_AUTH,
+            Security::Tls { .. } => vencrypt::SECURITY_TYPE,
+        }
+    }
+
+    fn subtypes(&self) -> &'static [u32] {
+        match self.config.security {
+            Security::Tls { password: Some(_) } => &[vencrypt::X509_VNC, vencrypt::X509_PLAIN],
+            _ => &[vencrypt::X509_NONE],
         }
     }
 
@@ -345,6 +484,9 @@ impl Engine {
         if ty == SecurityType::VNC_AUTH {
             self.out.extend_from_slice(&self.challenge);
             self.state = State::AuthResponse;
+        } else if ty == vencrypt::SECURITY_TYPE {
+            self.out.extend_from_slice(&[0, 2]);
+            self.state = State::VeNCryptVersion;
         } else {
             if self.version == ProtocolVersion::V3_8 {
                 self.out.extend_from_slice(&0u32.to_be_bytes());
@@ -430,6 +572,17 @@ impl Engine {
     }
 }
 
+/// VeNCrypt numbers (rfbproto §7.2.19).
+pub mod vencrypt {
+    use crate::wire::SecurityType;
+    pub const SECURITY_TYPE: SecurityType = SecurityType(19);
+    pub const X509_NONE: u32 = 260;
+    pub const X509_VNC: u32 = 261;
+    pub const X509_PLAIN: u32 = 262;
+    /// Username plus password bytes accepted by X509Plain.
+    pub const MAX_CREDENTIALS: usize = 4096;
+}
+
 fn reason(out: &mut Vec<u8>, text: &str) {
     out.extend_from_slice(&u32::try_from(text.len()).unwrap_or(0).to_be_bytes());
     out.extend_from_slice(text.as_bytes());
@@ -501,6 +654,91 @@ mod tests {
             assert_eq!(out.len() > 4, with_reason);
             assert!(matches!(e.receive(&[0]), Err(EngineError::Closed)));
         }
+    }
+
+    /// Runs VeNCrypt up to the TLS switch; returns the offered subtypes.
+    fn vencrypt_to_tls(e: &mut Engine, version: &[u8; 12], pick: u32) -> Vec<u32> {
+        e.take_output();
+        e.receive(version).unwrap();
+        assert_eq!(e.take_output(), [1, 19]);
+        e.receive(&[19]).unwrap();
+        assert_eq!(e.take_output(), [0, 2]);
+        e.receive(&[0, 2]).unwrap();
+        let out = e.take_output();
+        assert_eq!(out[0], 0, "status ok");
+        let subtypes: Vec<u32> = out[2..].chunks(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])).collect();
+        assert_eq!(subtypes.len(), usize::from(out[1]));
+        e.receive(&pick.to_be_bytes()).unwrap();
+        assert_eq!(e.take_output(), [1], "subtype accepted");
+        assert!(e.tls_pending());
+        e.tls_established().unwrap();
+        assert!(!e.tls_pending());
+        subtypes
+    }
+
+    #[test]
+    fn vencrypt_x509_none_vnc_and_plain() {
+        for v in [b"RFB 003.007\n", b"RFB 003.008\n"] {
+            let mut e = Engine::new(config(Security::Tls { password: None }), [4; 16]);
+            assert_eq!(vencrypt_to_tls(&mut e, v, vencrypt::X509_NONE), [vencrypt::X509_NONE]);
+            assert_eq!(e.take_output(), [0, 0, 0, 0], "SecurityResult in every version");
+            e.receive(&[1]).unwrap();
+            assert!(e.is_normal());
+
+            let pw = Security::Tls { password: Some(b"sesame".to_vec()) };
+            let mut e = Engine::new(config(pw.clone()), [4; 16]);
+            assert_eq!(vencrypt_to_tls(&mut e, v, vencrypt::X509_VNC), [vencrypt::X509_VNC, vencrypt::X509_PLAIN]);
+            assert_eq!(e.take_output(), [4; 16], "challenge inside TLS");
+            e.receive(&auth::vnc_auth_response(b"sesame", &[4; 16])).unwrap();
+            assert_eq!(e.take_output(), [0, 0, 0, 0]);
+            e.receive(&[1]).unwrap();
+            assert!(e.is_normal());
+
+            for (password, ok) in [(&b"sesame"[..], true), (b"sesam", false), (b"sesame!", false)] {
+                let mut e = Engine::new(config(pw.clone()), [4; 16]);
+                vencrypt_to_tls(&mut e, v, vencrypt::X509_PLAIN);
+                let mut msg = Vec::new();
+                msg.extend_from_slice(&4u32.to_be_bytes());
+                msg.extend_from_slice(&u32::try_from(password.len()).unwrap().to_be_bytes());
+                msg.extend_from_slice(b"user");
+                msg.extend_from_slice(password);
+                // Split: the engine waits for the whole message.
+                e.receive(&msg[..9]).unwrap();
+                let r = e.receive(&msg[9..]);
+                assert_eq!(r.is_ok(), ok, "{password:?}");
+                assert_eq!(e.take_output()[..4], [0, 0, 0, u8::from(!ok)]);
+            }
+        }
+    }
+
+    #[test]
+    fn vencrypt_refusals() {
+        let tls = || Engine::new(config(Security::Tls { password: None }), [0; 16]);
+        let mut e = tls();
+        assert!(matches!(e.receive(b"RFB 003.003\n"), Err(EngineError::TlsNeeds37)));
+        assert_eq!(e.take_output()[12..16], [0, 0, 0, 0], "3.3 failure type with a reason");
+        let mut e = tls();
+        e.receive(b"RFB 003.008\n").unwrap();
+        e.receive(&[19]).unwrap();
+        assert!(matches!(e.receive(&[0, 1]), Err(EngineError::VeNCryptVersion { major: 0, minor: 1 })));
+        let mut e = tls();
+        e.receive(b"RFB 003.008\n").unwrap();
+        e.receive(&[19, 0, 2]).unwrap();
+        assert!(matches!(e.receive(&261u32.to_be_bytes()), Err(EngineError::SubtypeNotOffered { chosen: 261 })));
+        let mut e = tls();
+        e.receive(b"RFB 003.008\n").unwrap();
+        e.receive(&[19, 0, 2]).unwrap();
+        let mut pick = 260u32.to_be_bytes().to_vec();
+        pick.extend_from_slice(b"\x16\x03\x01"); // a ClientHello too early
+        e.receive(&pick).unwrap();
+        assert!(e.tls_pending());
+        assert!(matches!(e.tls_established(), Err(EngineError::EarlyData { len: 3 })));
+        // Plain with hostile lengths.
+        let mut e = Engine::new(config(Security::Tls { password: Some(b"x".to_vec()) }), [0; 16]);
+        vencrypt_to_tls(&mut e, b"RFB 003.008\n", vencrypt::X509_PLAIN);
+        let mut msg = u32::MAX.to_be_bytes().to_vec();
+        msg.extend_from_slice(&u32::MAX.to_be_bytes());
+        assert!(matches!(e.receive(&msg), Err(EngineError::CredentialsTooLong { .. })));
     }
 
     #[test]

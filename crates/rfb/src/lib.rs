@@ -10,7 +10,8 @@
 //! * [`input`]: keysyms, scancodes and pointer masks to the machine's input events.
 //! * [`meter`]: bytes per encoding, updates, encoding time, and the traffic estimate.
 //! * [`pacing`]: congestion control for pushed updates (fence RTT, bytes in flight).
-//! * [`server`]: the tokio TCP adapter.
+//! * [`server`]: the tokio adapter (TCP, VeNCrypt TLS); [`tls`]: certificates; [`ws`]: the
+//!   WebSocket listener for noVNC.
 
 pub mod auth;
 pub mod damage;
@@ -26,6 +27,8 @@ pub mod wire;
 #[cfg(feature = "test-utils")]
 pub mod testutil;
 pub mod server;
+pub mod tls;
+pub mod ws;
 
 /// "outer: cause: cause" for logs.
 pub fn error_chain(e: &dyn std::error::Error) -> String {

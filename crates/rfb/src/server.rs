@@ -4,6 +4,10 @@
 //! viewer runs in its own task with its own [`Session`], wakes on client bytes or on a new frame,
 //! and encodes from the newest frame only when it has a request outstanding, so a slow viewer
 //! just skips frames. Input from every viewer goes into one `mpsc` queue, serialised.
+//!
+//! Transports: plain TCP ([`serve`]), TCP with VeNCrypt TLS ([`serve_with`] and an acceptor from
+//! [`crate::tls`]: the engine negotiates, this adapter switches the socket to TLS), and
+//! WebSocket (the [`crate::ws`] listener hands each upgraded connection to [`serve_stream`]).
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -11,8 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use doppel_machine::InputEvent;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio::sync::{mpsc, watch};
 
 use crate::damage::Frame;
@@ -48,6 +53,20 @@ pub enum ServerError {
     },
     #[error("viewer {peer} did not finish the handshake in {HANDSHAKE_TIMEOUT:?}")]
     HandshakeTimeout { peer: SocketAddr },
+    #[error("TLS handshake with viewer {peer} failed")]
+    Tls {
+        peer: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("viewer {peer} negotiated TLS on a transport without it")]
+    NoTls { peer: SocketAddr },
+    #[error("WebSocket handshake with {peer} failed")]
+    WebSocket {
+        peer: SocketAddr,
+        #[source]
+        source: tokio_tungstenite::tungstenite::Error,
+    },
     #[error("no frame published yet")]
     NoFrame,
 }
@@ -61,19 +80,44 @@ pub struct Display {
     pub estimator: Arc<std::sync::Mutex<TrafficEstimator>>,
 }
 
+/// A byte stream a viewer talks over (TCP, TLS over TCP, a WebSocket bridge).
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
 /// Accepts viewers forever. Each viewer's failure is logged and ends only that viewer.
 pub async fn serve(listener: TcpListener, config: ServerConfig, display: Display) -> std::io::Result<()> {
+    serve_with(listener, config, None, display).await
+}
+
+/// [`serve`], with the TLS acceptor VeNCrypt ([`crate::engine::Security::Tls`]) needs.
+pub async fn serve_with(
+    listener: TcpListener,
+    config: ServerConfig,
+    tls: Option<TlsAcceptor>,
+    display: Display,
+) -> std::io::Result<()> {
     let config = Arc::new(config);
     loop {
         let (stream, peer) = listener.accept().await?;
-        let config = config.clone();
-        let display = display.clone();
-        tokio::spawn(async move {
-            match viewer(stream, peer, &config, display).await {
-                Ok(()) => tracing::info!(%peer, "viewer disconnected"),
-                Err(e) => tracing::warn!(%peer, error = %crate::error_chain(&e), "viewer dropped"),
-            }
-        });
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
+        }
+        tokio::spawn(serve_stream(Box::new(stream), peer, config.clone(), tls.clone(), display.clone()));
+    }
+}
+
+/// Serves one viewer on an accepted stream until it leaves; logs how it ended.
+pub async fn serve_stream(
+    stream: Box<dyn Stream>,
+    peer: SocketAddr,
+    config: Arc<ServerConfig>,
+    tls: Option<TlsAcceptor>,
+    display: Display,
+) {
+    tracing::info!(%peer, "viewer connected");
+    match viewer(stream, peer, &config, tls, display).await {
+        Ok(()) => tracing::info!(%peer, "viewer disconnected"),
+        Err(e) => tracing::warn!(%peer, error = %crate::error_chain(&e), "viewer dropped"),
     }
 }
 
@@ -92,9 +136,14 @@ fn challenge() -> [u8; 16] {
     c
 }
 
-async fn viewer(mut stream: TcpStream, peer: SocketAddr, config: &ServerConfig, mut display: Display) -> Result<(), ServerError> {
+async fn viewer(
+    mut stream: Box<dyn Stream>,
+    peer: SocketAddr,
+    config: &ServerConfig,
+    tls: Option<TlsAcceptor>,
+    mut display: Display,
+) -> Result<(), ServerError> {
     let io = |source| ServerError::Io { peer, source };
-    stream.set_nodelay(true).map_err(io)?;
     let first = display.frames.borrow_and_update().clone();
     let (w, h) = first.as_ref().map_or((0, 0), |f| (f.width, f.height));
     let mut session = Session::new(
@@ -111,6 +160,20 @@ async fn viewer(mut stream: TcpStream, peer: SocketAddr, config: &ServerConfig, 
         let out = session.take_output();
         if !out.is_empty() {
             stream.write_all(&out).await.map_err(io)?;
+            stream.flush().await.map_err(io)?; // TLS and WebSocket transports buffer
+        }
+        if session.engine().tls_pending() {
+            let Some(acceptor) = &tls else { return Err(ServerError::NoTls { peer }) };
+            stream.flush().await.map_err(io)?;
+            let remaining = HANDSHAKE_TIMEOUT.saturating_sub(started.elapsed());
+            let tls_stream = tokio::time::timeout(remaining, acceptor.accept(stream))
+                .await
+                .map_err(|_| ServerError::HandshakeTimeout { peer })?
+                .map_err(|source| ServerError::Tls { peer, source })?;
+            stream = Box::new(tls_stream);
+            session.engine_mut().tls_established().map_err(|source| ServerError::Protocol { peer, source })?;
+            tracing::debug!(%peer, "TLS established");
+            continue;
         }
         let frame = display.frames.borrow_and_update().clone();
         if let Some(frame) = frame {

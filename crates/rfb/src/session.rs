@@ -159,6 +159,11 @@ impl Session {
         &self.engine
     }
 
+    /// The engine, for the adapter's TLS switch ([`Engine::tls_established`]).
+    pub fn engine_mut(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
+
     pub fn congestion(&self) -> &Congestion {
         &self.congestion
     }

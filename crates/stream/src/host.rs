@@ -196,9 +196,31 @@ pub struct HostStats {
     pub sessions: Mutex<Vec<Arc<SessionMeters>>>,
     /// Why clients were dropped, most recent last (bounded).
     pub drop_reasons: Mutex<VecDeque<String>>,
+    /// Wakes the VM thread from an idle wait ([`Streamer::set_waker`]).
+    waker: Waker,
+}
+
+/// A way to end the VM thread's idle wait, so a snapshot request is served at once rather than
+/// when the sleeping guest's next timer fires.
+#[derive(Default)]
+struct Waker(Mutex<Option<Box<dyn Fn() + Send + Sync>>>);
+
+impl std::fmt::Debug for Waker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = self.0.lock().map(|w| w.is_some()).unwrap_or(false);
+        f.debug_tuple("Waker").field(&if set { "set" } else { "none" }).finish()
+    }
 }
 
 impl HostStats {
+    fn wake(&self) {
+        if let Ok(w) = self.waker.0.lock() {
+            if let Some(wake) = w.as_ref() {
+                wake();
+            }
+        }
+    }
+
     fn note_drop(&self, reason: String) {
         tracing::warn!("{reason}");
         self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -307,6 +329,15 @@ impl Streamer {
     /// Shared figures (for `--stats` and tests).
     pub fn stats(&self) -> Arc<HostStats> {
         self.stats.clone()
+    }
+
+    /// How to wake the VM thread when its environment idles (for the live environment:
+    /// `InputSender::wake`). A new client's snapshot request calls it, so the snapshot is taken
+    /// at once instead of at the sleeping guest's next timer (seconds with NO_HZ).
+    pub fn set_waker(&self, wake: impl Fn() + Send + Sync + 'static) {
+        if let Ok(mut w) = self.stats.waker.0.lock() {
+            *w = Some(Box::new(wake));
+        }
     }
 
     /// Machine description sent to clients.
@@ -544,6 +575,7 @@ fn session(
     requests
         .send(SnapshotRequest { reply, meters: meters.clone(), socket: shut })
         .map_err(|_| "the host is shutting down".to_string())?;
+    stats.wake();
     let start = answer.recv_timeout(Duration::from_secs(30)).map_err(|_| "no snapshot from the VM thread".to_string())?;
     tracing::info!("client {}: snapshot at instruction {}", meters.id, start.icount);
     let pages = start.pages.clone();

@@ -29,6 +29,7 @@ impl OutputSink for Sink {
 fn live_host(cmdline: &str) -> Host {
     start_host_with(HostOptions::default(), cmdline, |console, keys| {
         let (env, input) = LiveEnvironment::new(Box::new(Sink(console)));
+        let waker = input.clone();
         std::thread::spawn(move || loop {
             let next = keys.lock().unwrap().pop_front();
             match next {
@@ -40,7 +41,7 @@ fn live_host(cmdline: &str) -> Host {
                 None => std::thread::sleep(Duration::from_millis(5)),
             }
         });
-        env
+        (env, Some(Box::new(move || waker.wake()) as common::Waker))
     })
 }
 

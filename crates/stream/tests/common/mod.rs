@@ -1,7 +1,6 @@
 //! Shared by the streaming tests: the guest, a paced host environment, and a host on localhost.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,20 +11,7 @@ use doppel_machine::{
 use doppel_stream::host::{self, HostOptions, HostStats, Streamer, Tap};
 use doppel_stream::proto::MachineInfo;
 
-pub fn guest_file(name: &str) -> PathBuf {
-    let dir = if let Some(dir) = std::env::var_os("DOPPEL_GUEST_DIR") {
-        PathBuf::from(dir)
-    } else {
-        std::env::var_os("DOPPEL_CACHE")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/doppel")))
-            .expect("DOPPEL_CACHE or HOME is set")
-            .join("guest/current")
-    };
-    let path = dir.join(name);
-    assert!(path.is_file(), "{} is missing: build the guest with `bash guest/build.sh`", path.display());
-    path
-}
+pub use doppel_testkit::guest_file;
 
 #[derive(Clone, Default)]
 pub struct Console(pub Arc<Mutex<Vec<u8>>>);
@@ -97,15 +83,18 @@ impl Drop for Host {
 }
 
 pub fn start_host(options: HostOptions, cmdline: &str) -> Host {
-    start_host_with(options, cmdline, |console, keys| Paced { console, keys, ..Paced::default() })
+    start_host_with(options, cmdline, |console, keys| (Paced { console, keys, ..Paced::default() }, None))
 }
 
 /// A host whose VM runs with the environment `make_env` builds (given the console sink and the
-/// key queue).
+/// key queue), and the waker it returns for the streamer ([`Streamer::set_waker`]), if any.
+/// How a test host wakes its VM thread.
+pub type Waker = Box<dyn Fn() + Send + Sync>;
+
 pub fn start_host_with<E: Environment + 'static>(
     options: HostOptions,
     cmdline: &str,
-    make_env: impl FnOnce(Console, Arc<Mutex<std::collections::VecDeque<InputEvent>>>) -> E + Send + 'static,
+    make_env: impl FnOnce(Console, Arc<Mutex<std::collections::VecDeque<InputEvent>>>) -> (E, Option<Waker>) + Send + 'static,
 ) -> Host {
     let config = MachineConfig {
         kernel: std::fs::read(guest_file("Image")).unwrap(),
@@ -135,8 +124,12 @@ pub fn start_host_with<E: Environment + 'static>(
     let (c, s, k) = (console.clone(), stop.clone(), keys.clone());
     let thread = std::thread::spawn(move || {
         let mut machine = Machine::new(config).unwrap();
-        let mut tap = Tap::new(make_env(c, k));
+        let (env, waker) = make_env(c, k);
+        let mut tap = Tap::new(env);
         let mut streamer = Streamer::start(&mut machine, info, options, listener, None).unwrap();
+        if let Some(wake) = waker {
+            streamer.set_waker(wake);
+        }
         tx.send(streamer.stats()).unwrap();
         let exit = host::run_vm(&mut machine, &mut tap, &mut streamer, u64::MAX, &s, Instant::now());
         assert!(matches!(exit, doppel_machine::Exit::Limit), "host stopped: {exit:?} at {}", machine.location());
