@@ -266,7 +266,7 @@ fn hold(steps: &mut Vec<(u64, InputEvent)>, code: u16, start: u64, ms: u64) {
 }
 
 /// The text the `edit` workload types into vi.
-pub const EDIT_TEXT: &str = "Hello from doppel.\nThe quick brown fox jumps over the lazy dog, 42 times!\n";
+pub const EDIT_TEXT: &str = "Hello from doppel.\nThe quick brown fox jumps over the lazy dog, 42 times!";
 
 fn script_for(name: &str, variant: &str) -> Result<Script> {
     const UP: u16 = 103;
@@ -321,12 +321,17 @@ fn script_for(name: &str, variant: &str) -> Result<Script> {
 /// 250 000 instructions are 2.5 ms of guest time at 100 MIPS.
 pub const SLICE: u64 = 250_000;
 
-/// A deterministic environment: inputs the runner queues, idle time skipped to the deadline.
+/// A deterministic environment: inputs the runner queues, idle time skipped to the timer
+/// deadline or to the next scripted input (`wake_at`), whichever comes first. An idle warp that
+/// reaches `wake_at` ends [`Machine::run`] so the runner feeds that input on time: a key
+/// released late would autorepeat.
 #[derive(Default)]
 struct Scripted {
     inner: NullEnvironment,
     queue: VecDeque<InputEvent>,
     echo: bool,
+    wake_at: Option<Ticks>,
+    woke: bool,
 }
 
 impl Environment for Scripted {
@@ -334,7 +339,16 @@ impl Environment for Scripted {
         Ok(self.queue.pop_front())
     }
     fn idle(&mut self, state: IdleState) -> Result<Ticks, EnvError> {
-        self.inner.idle(state)
+        match self.wake_at {
+            Some(w) if state.deadline.is_none_or(|d| w < d) => {
+                self.woke = true;
+                Ok(w.saturating_sub(state.now))
+            }
+            _ => self.inner.idle(state),
+        }
+    }
+    fn yield_after_idle(&mut self) -> bool {
+        std::mem::take(&mut self.woke)
     }
     fn entropy(&mut self, icount: InstructionCount, buf: &mut [u8]) {
         self.inner.entropy(icount, buf);
@@ -456,10 +470,13 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
                 exit_code = code.trim().parse().ok();
             }
         }
+        env.wake_at = None;
         if let Some(t0) = ready_at {
             let now = machine.now();
             while let Some((at, event)) = script.steps.get(next_step) {
-                if t0 + at * (TIMEBASE_HZ / 1000) > now {
+                let due = t0 + at * (TIMEBASE_HZ / 1000);
+                if due > now {
+                    env.wake_at = Some(due);
                     break;
                 }
                 env.queue.push_back(event.clone());
@@ -564,7 +581,7 @@ fn fb_page_range(m: &Machine) -> (usize, usize) {
     let Some(fb) = m.framebuffer() else { return (0, 0) };
     let ram = m.ram().as_slice();
     let start = (fb.pixels.as_ptr() as usize).wrapping_sub(ram.as_ptr() as usize);
-    let page = doppel_machine::PAGE_SIZE as usize;
+    let page = doppel_machine::PAGE_SIZE;
     (start / page, (start + fb.pixels.len()).div_ceil(page))
 }
 

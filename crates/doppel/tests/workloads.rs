@@ -9,22 +9,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn guest_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("DOPPEL_GUEST_DIR") {
-        return PathBuf::from(dir);
-    }
-    let cache = std::env::var_os("DOPPEL_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/doppel")))
-        .expect("DOPPEL_CACHE or HOME is set");
-    cache.join("guest/current")
-}
-
-fn guest_file(name: &str) -> PathBuf {
-    let path = guest_dir().join(name);
-    assert!(path.is_file(), "{} is missing: build the guest with `bash guest/build.sh`", path.display());
-    path
-}
+use doppel_testkit::{guest_dir, guest_file};
 
 fn tmp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("doppel-workloads-{}-{name}", std::process::id()));
@@ -285,7 +270,9 @@ fn reference_frames(video: &Path) -> (usize, usize, Vec<Vec<u8>>) {
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-threads", "1", "-i"])
         .arg(video)
-        .args(["-f", "rawvideo", "-pix_fmt", "yuv420p", "-"])
+        // Passthrough: one output frame per decoded frame (the default constant-rate output
+        // repeats the last one to fill the container's duration).
+        .args(["-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -295,7 +282,7 @@ fn reference_frames(video: &Path) -> (usize, usize, Vec<Vec<u8>>) {
 
 /// The player's conversion (BT.601 limited range, integer, nearest chroma), on the host.
 fn to_rgb(w: usize, h: usize, yuv: &[u8]) -> Vec<u8> {
-    let clip = |v: i32| v.clamp(0, 255) as u8;
+    let clip = |v: i32| u8::try_from(v.clamp(0, 255)).unwrap_or(u8::MAX);
     let (ys, us, vs) = (&yuv[..w * h], &yuv[w * h..w * h * 5 / 4], &yuv[w * h * 5 / 4..]);
     let mut out = Vec::with_capacity(w * h * 3);
     for y in 0..h {
