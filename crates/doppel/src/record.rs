@@ -178,6 +178,9 @@ impl<E: Environment> Environment for DiskServer<E> {
     fn idle(&mut self, state: IdleState) -> Result<Ticks, EnvError> {
         self.inner.idle(state)
     }
+    fn yield_after_idle(&mut self) -> bool {
+        self.inner.yield_after_idle()
+    }
     fn entropy(&mut self, icount: InstructionCount, buf: &mut [u8]) {
         self.inner.entropy(icount, buf);
     }
@@ -191,11 +194,17 @@ impl<E: Environment> Environment for DiskServer<E> {
 }
 
 /// The scripted environment: input from the script driver, idle time skipped to the next timer
-/// deadline, a fixed entropy stream, the console kept (for `wait`) and optionally echoed.
+/// deadline or to the end of the script's current `sleep` (`wake_at`), whichever comes first, a
+/// fixed entropy stream, the console kept (for `wait`) and optionally echoed. An idle warp that
+/// reaches `wake_at` ends the slice, so the input after a `sleep` arrives on time (a key
+/// released late would autorepeat in the guest).
+#[derive(Default)]
 struct ScriptEnv {
     null: NullEnvironment,
     queue: VecDeque<InputEvent>,
     echo: bool,
+    wake_at: Option<Ticks>,
+    woke: bool,
 }
 
 impl Environment for ScriptEnv {
@@ -203,7 +212,16 @@ impl Environment for ScriptEnv {
         Ok(self.queue.pop_front())
     }
     fn idle(&mut self, state: IdleState) -> Result<Ticks, EnvError> {
-        self.null.idle(state)
+        match self.wake_at {
+            Some(w) if state.deadline.is_none_or(|d| w < d) => {
+                self.woke = true;
+                Ok(w.saturating_sub(state.now))
+            }
+            _ => self.null.idle(state),
+        }
+    }
+    fn yield_after_idle(&mut self) -> bool {
+        std::mem::take(&mut self.woke)
     }
     fn entropy(&mut self, icount: InstructionCount, buf: &mut [u8]) {
         self.null.entropy(icount, buf);
@@ -339,6 +357,7 @@ struct ScriptDriver {
 impl ScriptDriver {
     /// Advance as far as the machine's position allows; queue inputs on `env`.
     fn advance(&mut self, m: &Machine, env: &mut ScriptEnv) {
+        env.wake_at = None;
         while let Some(step) = self.steps.front() {
             let done = match step {
                 ScriptStep::Input(ev) => {
@@ -351,7 +370,11 @@ impl ScriptDriver {
                     // Whole ticks; the fraction is intended to be dropped.
                     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
                     let ticks = (s * TIMEBASE_HZ as f64) as u64;
-                    m.now() >= start + ticks
+                    let due = start + ticks;
+                    if m.now() < due {
+                        env.wake_at = Some(due);
+                    }
+                    m.now() >= due
                 }
                 ScriptStep::Wait(text) => {
                     let console = &env.null.console[self.console_mark.min(env.null.console.len())..];
@@ -536,7 +559,7 @@ pub fn record(args: RecordArgs) -> Result<ExitCode> {
     };
     match script {
         Some(steps) => {
-            let env = ScriptEnv { null: NullEnvironment::default(), queue: VecDeque::new(), echo: !args.quiet };
+            let env = ScriptEnv { echo: !args.quiet, ..ScriptEnv::default() };
             let driver = ScriptDriver { steps: steps.into(), console_mark: 0, time_mark: None };
             record_with(&args, &mut machine, &info, DiskServer { inner: env, disk: served }, Some(driver))
         }

@@ -233,6 +233,10 @@ impl<E: Environment, W: Write> Environment for Recorder<E, W> {
         Ok(ticks)
     }
 
+    fn yield_after_idle(&mut self) -> bool {
+        self.inner.yield_after_idle()
+    }
+
     fn entropy(&mut self, icount: InstructionCount, buf: &mut [u8]) {
         self.inner.entropy(icount, buf);
         self.emit(&Record::Entropy { icount, bytes: buf.to_vec() });
